@@ -1,0 +1,64 @@
+# 4x4 matrix keypad scanner with debounce and release detection.
+#
+# Wiring convention (as the seed): rows are outputs idling high, columns are inputs with
+# pull-ups. A scan drives one row low at a time; a pressed key pulls its column low.
+# The caller configures the pins, e.g.
+#   rows = [Pin(n, Pin.OUT, value=1) for n in (14, 27, 26, 25)]
+#   cols = [Pin(n, Pin.IN, Pin.PULL_UP) for n in (33, 32, 18, 19)]
+# Pins only need .value() and .value(v).
+try:
+    from micropython import const
+except ImportError:
+    const = lambda x: x
+
+try:
+    from time import ticks_diff
+except ImportError:  # CPython: plain ints, no wrap-around
+    def ticks_diff(a, b):
+        return a - b
+
+KEYS = "123A456B789C*0#D"
+DEBOUNCE_MS = const(30)
+
+
+class Keypad:
+    def __init__(self, rows, cols, keys=KEYS, debounce_ms=DEBOUNCE_MS):
+        if len(keys) != len(rows) * len(cols):
+            raise ValueError("keys do not match the matrix")
+        self._rows = rows
+        self._cols = cols
+        self._keys = tuple(keys)
+        self._debounce = debounce_ms
+        self._raw = None      # key read at the previous scan
+        self._since = 0       # when _raw last changed
+        self.held = None      # debounced key currently held down, or None
+        for r in rows:
+            r.value(1)
+
+    def read_raw(self):
+        """The first key found pressed right now (no debounce), or None."""
+        rows = self._rows
+        cols = self._cols
+        ncols = len(cols)
+        for i in range(len(rows)):
+            row = rows[i]
+            row.value(0)
+            for j in range(ncols):
+                if not cols[j].value():
+                    row.value(1)
+                    return self._keys[i * ncols + j]
+            row.value(1)
+        return None
+
+    def scan(self, now_ms):
+        """Call every few ms. Returns a key once, when it has been stably pressed for
+        debounce_ms; None otherwise. A held key does not repeat; it must be released
+        (stably) before the same key is reported again."""
+        raw = self.read_raw()
+        if raw != self._raw:
+            self._raw = raw
+            self._since = now_ms
+        if raw != self.held and ticks_diff(now_ms, self._since) >= self._debounce:
+            self.held = raw
+            return raw  # None when the change was a release
+        return None

@@ -1,0 +1,132 @@
+# HD44780 character LCD command logic (4-bit mode), in the manner of dhylands/python_lcd.
+# The transport (pcf8574.PCF8574 or a fake) provides write_init_nibble(n),
+# write_byte(b, data) and backlight(on); waits go through the injected sleep_us so host
+# tests never sleep.
+try:
+    from micropython import const
+except ImportError:
+    const = lambda x: x
+
+try:
+    from time import sleep_us as _sleep_us
+except ImportError:  # CPython has no LCD to wait for
+    def _sleep_us(us):
+        pass
+
+CLEAR = const(0x01)
+HOME = const(0x02)
+ENTRY_MODE = const(0x06)       # increment, no display shift
+DISPLAY_OFF = const(0x08)
+DISPLAY_ON = const(0x0C)       # display on, cursor off, blink off
+FUNCTION_4BIT_2LINE = const(0x28)
+SET_CGRAM = const(0x40)
+SET_DDRAM = const(0x80)
+_ROW_OFFSETS = (0x00, 0x40, 0x14, 0x54)
+
+
+class LCD:
+    def __init__(self, transport, cols=16, rows=2, sleep_us=None):
+        self._t = transport
+        self.cols = cols
+        self.rows = rows
+        self._sleep_us = sleep_us or _sleep_us
+        self.x = 0
+        self.y = 0
+        self._shown = [None] * rows  # what show() last wrote per line (skip unchanged)
+        self.init()
+
+    def init(self):
+        # datasheet figure 24: 3x "8-bit" then switch to 4-bit, with the stated waits
+        s = self._sleep_us
+        s(50000)
+        t = self._t
+        t.write_init_nibble(0x03)
+        s(4500)
+        t.write_init_nibble(0x03)
+        s(150)
+        t.write_init_nibble(0x03)
+        s(150)
+        t.write_init_nibble(0x02)
+        s(150)
+        self.command(FUNCTION_4BIT_2LINE)
+        self.command(DISPLAY_OFF)
+        self.clear()
+        self.command(ENTRY_MODE)
+        self.command(DISPLAY_ON)
+
+    def command(self, cmd):
+        self._t.write_byte(cmd, False)
+        if cmd <= HOME:  # clear and home take 1.52 ms, everything else 37 us
+            self._sleep_us(2000)
+        else:
+            self._sleep_us(40)
+
+    def clear(self):
+        self.command(CLEAR)
+        self.x = 0
+        self.y = 0
+        self._invalidate()
+
+    def home(self):
+        self.command(HOME)
+        self.x = 0
+        self.y = 0
+
+    def backlight(self, on):
+        self._t.backlight(on)
+
+    def move_to(self, x, y):
+        self.x = x
+        self.y = y
+        self.command(SET_DDRAM | (_ROW_OFFSETS[y] + x))
+
+    def _putc(self, code):
+        self._t.write_byte(code, True)
+        self._sleep_us(40)
+
+    def putchar(self, ch):
+        """One character at the cursor; newline and line wrap move to the next line."""
+        if ch == "\n":
+            self.move_to(0, (self.y + 1) % self.rows)
+            return
+        if self.x >= self.cols:
+            self.move_to(0, (self.y + 1) % self.rows)
+        c = ord(ch)
+        self._putc(c if c < 0x80 else 0x3F)  # outside ASCII the ROM differs: show "?"
+        self.x += 1
+        self._invalidate()
+
+    def putstr(self, text):
+        for ch in text:
+            self.putchar(ch)
+
+    def show(self, line0, line1=""):
+        """Both lines, each padded/cut to the width. Lines equal to the last show() are
+        not rewritten: that saves I2C time and avoids flicker."""
+        self._line(0, line0)
+        if self.rows > 1:
+            self._line(1, line1)
+
+    def _line(self, y, text):
+        if self._shown[y] == text:
+            return
+        self.move_to(0, y)
+        n = len(text)
+        for i in range(self.cols):
+            c = ord(text[i]) if i < n else 0x20
+            self._putc(c if c < 0x80 else 0x3F)
+        self.x = self.cols
+        self._shown[y] = text
+
+    def custom_char(self, location, charmap):
+        """Define character code location (0-7) from 8 row bytes (5 low bits used)."""
+        location &= 0x07
+        self.command(SET_CGRAM | (location << 3))
+        for i in range(8):
+            self._putc(charmap[i])
+        self.move_to(self.x, self.y)  # back to DDRAM
+        self._invalidate()  # a shown line may contain the redefined code
+
+    def _invalidate(self):
+        for i in range(self.rows):
+            self._shown[i] = None

@@ -1,0 +1,97 @@
+// Runs firmware tests on real MicroPython (the official WebAssembly port, from npm).
+//
+//   node tests/firmware/micropython_runner.mjs [--path DIR]... MODULE...
+//   node tests/firmware/micropython_runner.mjs [--path DIR]... --exec FILE.py
+//
+// firmware/lib is copied to /lib and tests/firmware (plus each --path DIR) to /tests, both
+// on sys.path. For every MODULE, each top-level callable named test_* is run in name
+// order; one "PASS mod.test" / "FAIL mod.test" line each, then a summary. Exit 1 on any
+// failure (including a module that does not import). --exec runs a script as __main__.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..", "..");
+const pkg = path.join(root, "node_modules", "@micropython", "micropython-webassembly-pyscript",
+  "micropython.mjs");
+
+function copyTree(mp, src, dst) {
+  mp.FS.mkdirTree(dst);
+  for (const entry of fs.readdirSync(src, { withFileTypes: true })) {
+    if (entry.name === "__pycache__" || entry.name.startsWith(".")) continue;
+    const s = path.join(src, entry.name);
+    const d = dst + "/" + entry.name;
+    if (entry.isDirectory()) copyTree(mp, s, d);
+    else if (entry.name.endsWith(".py")) mp.FS.writeFile(d, fs.readFileSync(s));
+  }
+}
+
+const args = process.argv.slice(2);
+const extra = [];
+const modules = [];
+let execFile = null;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--path") extra.push(args[++i]);
+  else if (args[i] === "--exec") execFile = args[++i];
+  else modules.push(args[i]);
+}
+if (!execFile && modules.length === 0) {
+  console.error("usage: micropython_runner.mjs [--path DIR]... (MODULE... | --exec FILE.py)");
+  process.exit(2);
+}
+
+const { loadMicroPython } = await import(pkg);
+// 256 KiB heap: between an ESP32 without PSRAM (~110 KiB free) and the wasm default (1 MiB)
+const mp = await loadMicroPython({
+  heapsize: 256 * 1024,
+  stdout: (line) => process.stdout.write(line + "\n"),
+  stderr: (line) => process.stderr.write(line + "\n"),
+});
+copyTree(mp, path.join(root, "firmware", "lib"), "/lib");
+copyTree(mp, here, "/tests");
+for (const dir of extra) copyTree(mp, path.resolve(dir), "/tests");
+
+try {
+  mp.runPython("import sys\nif '/lib' not in sys.path: sys.path.append('/lib')\nsys.path.append('/tests')");
+  if (execFile) {
+    mp.runPython(fs.readFileSync(execFile, "utf8"));
+    process.exit(0);
+  }
+  mp.runPython(`
+import sys
+_passed = 0
+_failed = 0
+for _name in ${JSON.stringify(modules)}:
+    try:
+        _mod = __import__(_name)
+    except Exception as _e:
+        sys.print_exception(_e)
+        print("FAIL " + _name + " (import)")
+        _failed += 1
+        continue
+    _tests = sorted(n for n in dir(_mod) if n.startswith("test_") and callable(getattr(_mod, n)))
+    if not _tests:
+        print("FAIL " + _name + " (no tests)")
+        _failed += 1
+    for _t in _tests:
+        try:
+            getattr(_mod, _t)()
+            print("PASS " + _name + "." + _t)
+            _passed += 1
+        except Exception as _e:
+            sys.print_exception(_e)
+            print("FAIL " + _name + "." + _t)
+            _failed += 1
+print(sys.version.split(";")[-1].strip() + ": " + str(_passed) + " passed, " + str(_failed) + " failed")
+_ok = _failed == 0
+`);
+  process.exit(mp.globals.get("_ok") ? 0 : 1);
+} catch (e) {
+  if (e.name === "PythonError") {
+    process.stdout.write(e.message);
+    console.log("FAIL (uncaught " + e.type + ")");
+    process.exit(1);
+  }
+  throw e;
+}

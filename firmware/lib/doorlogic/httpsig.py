@@ -6,6 +6,11 @@
 import binascii
 import hashlib
 
+try:  # CPython: use the C implementations; MicroPython has no hmac module
+    import hmac as _hmac
+except ImportError:
+    _hmac = None
+
 LABEL = "sig1"
 ALG = "hmac-sha256"
 _BLOCK = 64
@@ -28,6 +33,13 @@ def b64decode(text):
 
 
 def hmac_sha256(key, msg):
+    if _hmac is not None:
+        return _hmac.new(key, msg, hashlib.sha256).digest()
+    return hmac_sha256_portable(key, msg)
+
+
+def hmac_sha256_portable(key, msg):
+    # RFC 2104 written out, for MicroPython
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key + bytes(_BLOCK - len(key))
@@ -39,6 +51,8 @@ def hmac_sha256(key, msg):
 
 
 def equal(a, b):
+    if _hmac is not None:
+        return _hmac.compare_digest(a, b)
     # constant time for equal lengths; lengths are public (always 32 for our MACs)
     if len(a) != len(b):
         return False

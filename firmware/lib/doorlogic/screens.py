@@ -1,0 +1,146 @@
+# Every 16x2 text the door shows, in one place. Each function returns (line0, line1);
+# fit() truncates so no line can exceed the LCD width. Runs on CPython and MicroPython.
+WIDTH = 16
+
+
+def fit(text):
+    text = str(text)
+    return text[:WIDTH] if len(text) > WIDTH else text
+
+
+def _s(a, b=""):
+    return (fit(a), fit(b))
+
+
+def _wait(seconds):
+    if seconds is None:
+        return "Try again later"
+    return "Wait " + str(int(seconds)) + "s"
+
+
+# --- boot (main.py) ---------------------------------------------------------------------
+def booting():
+    return _s("Smart Door", "Starting...")
+
+
+def no_config():
+    return _s("No config.py", "Copy example")
+
+
+def wifi_connecting(ssid):
+    return _s("WiFi connecting", ssid)
+
+
+def time_sync():
+    return _s("Syncing time", "Please wait")
+
+
+def fatal(msg):
+    return _s("Fault - restart", msg)
+
+
+# --- the door flow ----------------------------------------------------------------------
+def ready():
+    return _s("Press # or *", "#=Lock *=Unlock")
+
+
+def sending(action):
+    return _s("Sending OTP...", "to " + action)
+
+
+def sent(partial=False):
+    if partial:
+        return _s("OTP Sent!", "Some mail failed")
+    return _s("OTP Sent!", "Check Email")
+
+
+def entry(action, typed, digits):
+    head = "Unlock code:" if action == "unlock" else "Lock code:"
+    digits = max(digits, typed)
+    return _s(head, "*" * typed + "_" * (digits - typed))
+
+
+def verifying():
+    return _s("Verifying...", "Please wait")
+
+
+def done(action):
+    if action == "unlock":
+        return _s("Door Unlocked", "Welcome")
+    return _s("Door Locked", "Goodbye")
+
+
+# --- failures -----------------------------------------------------------------------------
+def wifi_down():
+    return _s("WiFi down", "Check network")
+
+
+def unreachable():
+    return _s("No server", "Try again later")
+
+
+def send_failed(msg=""):
+    return _s("Send failed", msg or "Try again later")
+
+
+def wrong_code(attempts_left):
+    if attempts_left is None:
+        return _s("Wrong code", "Try again")
+    if attempts_left <= 0:
+        return _s("Wrong code", "Request new code")
+    if attempts_left == 1:
+        return _s("Wrong code", "1 try left")
+    return _s("Wrong code", str(attempts_left) + " tries left")
+
+
+def expired():
+    return _s("Code expired", "Request new code")
+
+
+def locked_out(retry_after):
+    if retry_after is None:
+        return _s("Locked out", "Ask admin")
+    return _s("Locked out", _wait(retry_after))
+
+
+def rate_limited(retry_after):
+    return _s("Too many tries", _wait(retry_after))
+
+
+def bad_signature():
+    return _s("Server untrusted", "Door not moved")
+
+
+def server_busy():
+    return _s("Server busy", "Try again later")
+
+
+def server_error(msg):
+    return _s("Server error", msg)
+
+
+def servo_fault(msg=""):
+    return _s("Servo fault", msg or "Check the lock")
+
+
+def bad_reply():
+    return _s("Bad reply", "Door not moved")
+
+
+# --- network diagnostics (key A) ----------------------------------------------------------
+def diag_net(ip, rssi):
+    line1 = "RSSI ?" if rssi is None else "RSSI " + str(rssi) + " dBm"
+    ip = ip or "no IP"
+    return _s("IP " + ip if len(ip) <= WIDTH - 3 else ip, line1)
+
+
+def diag_server(gateway, server):
+    gw = gateway or "?"
+    line0 = "GW " + gw if len(gw) <= WIDTH - 3 else gw
+    if server is None:
+        line1 = "Server: check.."
+    elif server:
+        line1 = "Server OK"
+    else:
+        line1 = "Server down"
+    return _s(line0, line1)

@@ -3,7 +3,7 @@
 //   node tests/firmware/micropython_runner.mjs [--path DIR]... MODULE...
 //   node tests/firmware/micropython_runner.mjs [--path DIR]... --exec FILE.py
 //
-// firmware/lib is copied to /lib and tests/firmware (plus each --path DIR) to /tests, both
+// --lib DIR replaces firmware/lib (e.g. a tree of mpy-cross output). firmware/lib is copied to /lib and tests/firmware (plus each --path DIR) to /tests, both
 // on sys.path. For every MODULE, each top-level callable named test_* is run in name
 // order; one "PASS mod.test" / "FAIL mod.test" line each, then a summary. Exit 1 on any
 // failure (including a module that does not import). --exec runs a script as __main__.
@@ -23,7 +23,7 @@ function copyTree(mp, src, dst) {
     const s = path.join(src, entry.name);
     const d = dst + "/" + entry.name;
     if (entry.isDirectory()) copyTree(mp, s, d);
-    else if (entry.name.endsWith(".py")) mp.FS.writeFile(d, fs.readFileSync(s));
+    else if (entry.name.endsWith(".py") || entry.name.endsWith(".mpy")) mp.FS.writeFile(d, fs.readFileSync(s));
   }
 }
 
@@ -31,9 +31,11 @@ const args = process.argv.slice(2);
 const extra = [];
 const modules = [];
 let execFile = null;
+let lib = path.join(root, "firmware", "lib");
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--path") extra.push(args[++i]);
   else if (args[i] === "--exec") execFile = args[++i];
+  else if (args[i] === "--lib") lib = path.resolve(args[++i]);
   else modules.push(args[i]);
 }
 if (!execFile && modules.length === 0) {
@@ -48,7 +50,7 @@ const mp = await loadMicroPython({
   stdout: (line) => process.stdout.write(line + "\n"),
   stderr: (line) => process.stderr.write(line + "\n"),
 });
-copyTree(mp, path.join(root, "firmware", "lib"), "/lib");
+copyTree(mp, lib, "/lib");
 copyTree(mp, here, "/tests");
 for (const dir of extra) copyTree(mp, path.resolve(dir), "/tests");
 

@@ -1,0 +1,3 @@
+"""Smart Door: one-time-code door lock backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""Annotated dependency aliases: routes say what they need, the app state provides it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from smartdoor.clock import SystemClock
+from smartdoor.crypto import Keyring
+from smartdoor.mail.sender import Mailer
+from smartdoor.settings import Settings
+from smartdoor.store.database import Database
+
+
+@dataclass
+class Services:
+    """Everything a request may need, built once by the app's lifespan."""
+    settings: Settings
+    db: Database
+    keyring: Keyring
+    mailer: Mailer
+    clock: SystemClock
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.services.settings
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+ClientDep = Annotated[str | None, Depends(client_address)]

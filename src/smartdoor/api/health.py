@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from pymongo.errors import PyMongoError
+
+from smartdoor import __version__
+from smartdoor.api.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/")
+async def root(services: ServicesDep) -> dict:
+    return {"message": "Smart Door OTP API", "status": "running", "version": __version__, "docs": "/docs"}
+
+
+@router.get("/health")
+async def health(services: ServicesDep, request: Request) -> dict:
+    try:
+        await services.db.client.admin.command("ping")
+        database = "connected"
+    except PyMongoError:
+        database = "disconnected"
+    return {"status": "healthy" if database == "connected" else "degraded", "database": database,
+            "timestamp": services.clock.now().isoformat(), "version": __version__,
+            "uptime_seconds": int(time.monotonic() - request.app.state.started),
+            "mail_configured": services.settings.mail_configured,
+            "legacy_api": services.settings.legacy_api}

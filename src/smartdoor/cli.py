@@ -1,0 +1,145 @@
+"""The `smartdoor` command: serve, demo, door …, audit. Every command opens the database the
+same way the server does (or shares the embedded one a running server holds)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from smartdoor.audit import service as audit_service
+from smartdoor.crypto import Keyring
+from smartdoor.doors import service as doors
+from smartdoor.errors import ApiError
+from smartdoor.runtime import open_database
+from smartdoor.settings import Settings, UnsafeSettings
+
+app = typer.Typer(help="Smart Door: one-time-code door lock backend.", no_args_is_help=True)
+door_app = typer.Typer(help="Manage doors.", no_args_is_help=True)
+app.add_typer(door_app, name="door")
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except (UnsafeSettings, ValidationError) as exc:
+        message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        typer.echo(f"smartdoor: refusing to start: {message.removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from None
+
+
+def run_with_db(fn, settings: Settings | None = None):
+    settings = settings or load_settings()
+
+    async def main():
+        async with open_database(settings) as db:
+            return await fn(db, settings)
+    try:
+        return asyncio.run(main())
+    except ApiError as exc:
+        typer.echo(f"smartdoor: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000) -> None:
+    """Run the backend."""
+    import uvicorn
+
+    from smartdoor.main import create_app
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+         port: Annotated[int, typer.Option(help="Port to listen on")] = 8000) -> None:
+    """Everything on one machine: database, backend, a mail sink, a simulated door."""
+    from smartdoor.web.demo import run_demo
+    run_demo(host=host, port=port)
+
+
+@door_app.command("add")
+def door_add(name: str,
+             recipient: Annotated[list[str], typer.Option("--recipient", help="Email for this door's codes")] = [],  # noqa: B006
+             as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False) -> None:
+    """Create a door; prints its id and its secret (shown this once)."""
+    async def go(db, settings):
+        return await doors.create_door(db, Keyring(settings.master_key()), name=name, recipients=recipient,
+                                       now=_now())
+    door, secret = run_with_db(go)
+    if as_json:
+        typer.echo(json.dumps({"id": door["_id"], "secret": secret, "name": door["name"],
+                               "recipients": door["recipients"]}))
+    else:
+        typer.echo(f"door id: {door['_id']}\nsecret:  {secret}\n"
+                   "Put both in the device's config.py. The secret is not shown again.")
+
+
+@door_app.command("list")
+def door_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List doors (never their secrets)."""
+    rows = run_with_db(lambda db, s: doors.list_doors(db))
+    out = [{"id": d["_id"], "name": d["name"], "recipients": d.get("recipients", []),
+            "state": d.get("state"), "failures": d.get("failures", 0), "hard_locked": d.get("hard_locked", False)}
+           for d in rows]
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    for d in out:
+        typer.echo(f"{d['id']}  {d['name']:<20} state={d['state'] or '-':<9} failures={d['failures']:<3} "
+                   f"{'HARD-LOCKED ' if d['hard_locked'] else ''}{', '.join(d['recipients'])}")
+
+
+@door_app.command("rotate-secret")
+def door_rotate(door_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Give a door a new secret (the old one stops working at once)."""
+    secret = run_with_db(lambda db, s: doors.rotate_secret(db, Keyring(s.master_key()), door_id=door_id))
+    typer.echo(json.dumps({"id": door_id, "secret": secret}) if as_json else f"new secret: {secret}")
+
+
+@door_app.command("remove")
+def door_remove(door_id: str) -> None:
+    """Remove a door; its pending codes stop working. Its audit stays."""
+    run_with_db(lambda db, s: doors.remove_door(db, door_id=door_id))
+    typer.echo(f"removed {door_id}")
+
+
+@door_app.command("clear-lockout")
+def door_clear_lockout(door_id: str) -> None:
+    """Reset a door's failure count and lift any lockout, hard stop included."""
+    async def go(db, settings):
+        await doors.clear_lockout(db, door_id=door_id)
+        await audit_service.record(db, now=_now(), event="lockout_cleared", outcome="info", door=door_id,
+                                   client="cli")
+    run_with_db(go)
+    typer.echo(f"lockout cleared for {door_id}")
+
+
+@app.command()
+def audit(door: Annotated[Optional[str], typer.Option(help="Only this door id")] = None,
+          since: Annotated[Optional[datetime], typer.Option(help="ISO time, e.g. 2026-11-25T08:00")] = None,
+          outcome: Annotated[Optional[str], typer.Option(help="success, failure, refused or info")] = None,
+          fmt: Annotated[str, typer.Option("--format", help="table, csv or jsonl")] = "table",
+          limit: Annotated[int, typer.Option(help="At most this many events")] = 1000) -> None:
+    """Show the audit trail, oldest first."""
+    if fmt not in ("table", "csv", "jsonl"):
+        typer.echo("smartdoor: --format is table, csv or jsonl", err=True)
+        raise typer.Exit(2)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    events = run_with_db(lambda db, s: audit_service.query(db, door=door, since=since, outcome=outcome,
+                                                           limit=limit))
+    sys.stdout.write(audit_service.export(events, fmt))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""Sending mail over SMTP (plain, STARTTLS or implicit TLS) behind a one-method interface."""
+from __future__ import annotations
+
+import logging
+import ssl
+from email.message import EmailMessage
+from typing import Protocol
+
+import aiosmtplib
+
+from smartdoor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> str | None:
+        """None when delivered, else a short reason (never raises)."""
+
+
+class SmtpMailer:
+    def __init__(self, settings: Settings) -> None:
+        self._s = settings
+
+    async def send(self, message: EmailMessage) -> str | None:
+        s = self._s
+        if not s.mail_server:
+            return "mail not configured"
+        context = ssl.create_default_context(cafile=s.mail_ca_file or None)
+        try:
+            await aiosmtplib.send(
+                message, hostname=s.mail_server, port=s.mail_port,
+                username=s.mail_username or None,
+                password=s.mail_password.get_secret_value() if s.mail_username else None,
+                start_tls=s.mail_starttls, use_tls=s.mail_ssl_tls, tls_context=context,
+                timeout=s.mail_timeout_seconds,
+            )
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+            # the exception text may quote the server, never the message body
+            reason = f"{type(exc).__name__}"
+            log.warning("mail delivery to %s failed: %s", s.mail_server, reason)
+            return f"mail delivery failed ({reason})"
+        return None

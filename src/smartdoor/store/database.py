@@ -1,0 +1,53 @@
+"""The one database handle: AsyncMongoClient, collections and their indexes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+DB_NAME = "smart_door"
+
+
+@dataclass
+class Database:
+    client: AsyncMongoClient
+    db: AsyncDatabase
+
+    @property
+    def doors(self) -> AsyncCollection:
+        return self.db["doors"]
+
+    @property
+    def challenges(self) -> AsyncCollection:
+        return self.db["challenges"]
+
+    @property
+    def nonces(self) -> AsyncCollection:
+        return self.db["nonces"]
+
+    @property
+    def audit(self) -> AsyncCollection:
+        return self.db["audit"]
+
+    async def ensure_indexes(self) -> None:
+        # create_index is idempotent: safe at every start-up
+        await self.doors.create_index([("name", ASCENDING)], unique=True)
+        await self.challenges.create_index([("door", ASCENDING), ("status", ASCENDING)])
+        # TTL only cleans up; every query checks expiry itself. Challenges stay a day for support.
+        await self.challenges.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
+        await self.nonces.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
+        await self.audit.create_index([("at", DESCENDING)])
+        await self.audit.create_index([("door", ASCENDING), ("at", DESCENDING)])
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def connect(uri: str, *, db_name: str = DB_NAME, timeout_ms: int = 2000, **client_options) -> Database:
+    client: AsyncMongoClient = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True,
+        w="majority" if "replicaSet=" in uri else 1, **client_options,
+    )
+    return Database(client=client, db=client[db_name])

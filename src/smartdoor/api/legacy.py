@@ -61,6 +61,6 @@ async def verify_otp(body: VerifyOtp, services: ServicesDep, client: ClientDep, 
         if refused.status == 429:
             raise
         # the seed's two replies: the sketch only tells "expired" from anything else
-        detail = "OTP expired" if refused.error in ("expired", "used", "superseded", "burned") else "Invalid OTP"
+        detail = "OTP expired" if refused.error == "expired" else "Invalid OTP"
         raise ApiError(400, refused.error, detail) from None
     return {"status": "success", "message": "OTP verified successfully", "mode": consumed["action"]}

@@ -26,8 +26,8 @@ def b64encode(data):
 
 
 def b64decode(text):
-    try:
-        return binascii.a2b_base64(text)
+    try:  # bytes: some MicroPython builds' binascii refuses str
+        return binascii.a2b_base64(text.encode() if isinstance(text, str) else text)
     except Exception:
         raise SignatureError("bad base64")
 

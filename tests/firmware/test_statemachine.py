@@ -330,3 +330,214 @@ def test_every_screen_fits_16x2():
     ]
     for line0, line1 in all_screens:
         assert len(line0) <= 16 and len(line1) <= 16, (line0, line1)
+
+
+# --- firmware/main.py itself, on CPython with fake machine / network / requests ----------
+import os
+import runpy
+import sys
+import time
+import types
+
+MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware",
+                    "main.py")
+KEYS = "123A456B789C*0#D"
+
+
+class _Stop(BaseException):
+    pass
+
+
+class _Board:
+    """Fake machine + network modules; a key schedule drives the keypad matrix."""
+
+    def __init__(self, server, schedule, end_ms):
+        self.server = server
+        self.ms = 0
+        self.schedule = list(schedule)  # (at_ms, key or None)
+        self.pressed = None
+        self.end_ms = end_ms
+        self.rows = {}
+        self.pwm = {}
+        self.lcd = []
+        self.connected = True
+
+    def modules(self):
+        board = self
+        m = types.ModuleType("machine")
+
+        class Pin:
+            OUT, IN, PULL_UP = 1, 2, 3
+
+            def __init__(self, n, mode=None, pull=None, value=None):
+                self.n, self.v = n, value
+
+            def value(self, v=None):
+                if v is not None:
+                    self.v = v
+                    return None
+                if self.n in (33, 32, 18, 19) and board.pressed:
+                    i = KEYS.index(board.pressed)
+                    row = (14, 27, 26, 25)[i // 4]
+                    col = (33, 32, 18, 19)[i % 4]
+                    if self.n == col and board.rows[row].v == 0:
+                        return 0
+                    return 1
+                return 1 if self.v is None else self.v
+
+        orig_init = Pin.__init__
+
+        def pin_init(self, n, mode=None, pull=None, value=None):
+            orig_init(self, n, mode, pull, value)
+            if n in (14, 27, 26, 25):
+                board.rows[n] = self
+
+        Pin.__init__ = pin_init
+
+        class I2C:
+            def __init__(self, *a, **k):
+                pass
+
+            def writeto(self, addr, buf):
+                assert addr == 0x27
+
+        class PWM:
+            def __init__(self, pin, freq=None, duty_u16=None):
+                self.pin = pin.n
+                self.ns = None
+                board.pwm[pin.n] = self
+
+            def freq(self, f=None):
+                pass
+
+            def duty_u16(self, d=None):
+                pass
+
+            def duty_ns(self, ns=None):
+                self.ns = ns
+
+        m.Pin, m.I2C, m.PWM = Pin, I2C, PWM
+        m.reset = lambda: (_ for _ in ()).throw(AssertionError("machine.reset called"))
+
+        n = types.ModuleType("network")
+        n.STA_IF, n.AP_IF = 0, 1
+
+        class WLAN:
+            def __init__(self, iface):
+                pass
+
+            def active(self, on=None):
+                return True
+
+            def isconnected(self):
+                return board.connected
+
+            def connect(self, ssid, pw):
+                pass
+
+            def disconnect(self):
+                pass
+
+            def ifconfig(self):
+                return ("192.168.1.50", "255.255.255.0", "192.168.1.1", "1.1.1.1")
+
+            def status(self, what=None):
+                return -58
+
+        n.WLAN = WLAN
+
+        r = types.ModuleType("requests")
+
+        class Resp:
+            def __init__(self, status, headers, content):
+                self.status_code, self.content = status, content
+                self.headers = {k.title(): v for k, v in headers.items()}
+
+            def close(self):
+                pass
+
+        def request(method, url, data=None, headers=None, timeout=None):
+            return Resp(*board.server(method, url, headers or {}, data))
+
+        r.request = request
+
+        ntp = types.ModuleType("ntptime")
+
+        def settime():
+            raise OSError(110, "ETIMEDOUT")
+
+        ntp.settime = settime
+        cfg = types.ModuleType("config")
+        cfg.WIFI_SSID, cfg.WIFI_PASSWORD = "lab", "pw"
+        cfg.BACKEND_URL = "http://10.0.0.5:8000"
+        cfg.DOOR_ID = "door-1"
+        cfg.DOOR_SECRET = bytes(range(32)).hex()
+        return {"machine": m, "network": n, "requests": r, "ntptime": ntp, "config": cfg}
+
+    def ticks_ms(self):
+        return self.ms
+
+    def sleep_ms(self, ms):
+        self.ms += ms
+        while self.schedule and self.schedule[0][0] <= self.ms:
+            self.pressed = self.schedule.pop(0)[1]
+        if self.ms >= self.end_ms:
+            raise _Stop()
+
+
+def _run_main(monkeypatch, server, keys, end_ms, start_ms=4000):
+    schedule = []
+    t = start_ms
+    for k in keys:
+        schedule += [(t, k), (t + 150, None)]
+        t += 300
+    board = _Board(server, schedule, end_ms)
+    for name, mod in board.modules().items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(time, "ticks_ms", board.ticks_ms, raising=False)
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    monkeypatch.setattr(time, "sleep_ms", board.sleep_ms, raising=False)
+    from drivers.lcd import LCD
+    real_show = LCD.show
+
+    def show(self, line0, line1=""):
+        board.lcd.append((line0, line1))
+        return real_show(self, line0, line1)
+
+    monkeypatch.setattr(LCD, "show", show)
+    with pytest.raises(_Stop):
+        runpy.run_path(MAIN, run_name="__main__")
+    return board
+
+
+def test_main_py_boots_diagnoses_and_unlocks(monkeypatch):
+    server = FakeServer()
+    board = _run_main(monkeypatch, server, "*" + "123456", end_ms=12000)
+    assert board.lcd[0] == ("Smart Door", "Starting...")
+    assert ("IP 192.168.1.50", "RSSI -58 dBm") in board.lcd
+    assert ("GW 192.168.1.1", "Server OK") in board.lcd
+    assert ("Press # or *", "#=Lock *=Unlock") in board.lcd
+    assert ("Door Unlocked", "Welcome") in board.lcd, board.lcd[5:]
+    assert board.pwm[23].ns == 500000  # servo at 0 degrees: 500 us
+    assert server.rejected == []
+    state = [b for _m, p, b in server.requests if p == "/api/v1/state"]
+    assert state[0]["state"] == "unlocked" and state[0]["firmware"] and state[0]["rssi"] == -58
+
+
+def test_main_py_without_config_shows_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "config", None)  # import config -> ImportError
+    board = _Board(FakeServer(), [], 3000)
+    mods = board.modules()
+    del mods["config"]
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(time, "ticks_ms", board.ticks_ms, raising=False)
+    monkeypatch.setattr(time, "sleep_ms", board.sleep_ms, raising=False)
+    from drivers.lcd import LCD
+    shown = []
+    real_show = LCD.show
+    monkeypatch.setattr(LCD, "show", lambda self, a, b="": (shown.append((a, b)),
+                                                            real_show(self, a, b)))
+    with pytest.raises(_Stop):
+        runpy.run_path(MAIN, run_name="__main__")
+    assert shown[-1] == ("No config.py", "Copy example")

@@ -10,6 +10,8 @@ try:  # CPython: use the C implementations; MicroPython has no hmac module
     import hmac as _hmac
 except ImportError:
     _hmac = None
+if _hmac is not None and not hasattr(_hmac, "compare_digest"):
+    _hmac = None  # micropython-lib's hmac lacks compare_digest: use the portable code
 
 LABEL = "sig1"
 ALG = "hmac-sha256"

@@ -1,5 +1,5 @@
-# Piezo buzzer tones on a PWM pin. The tone table is plain data so the web simulator's
-# virtual buzzer plays exactly the same sequences.
+# Piezo buzzer tones on a PWM pin. The tone table (doorlogic.tones) is plain data so the
+# web simulator's virtual buzzer plays exactly the same sequences.
 try:
     from micropython import const
 except ImportError:
@@ -11,14 +11,7 @@ except ImportError:
     def _sleep_ms(ms):
         pass
 
-# name -> ((freq_hz, duration_ms), ...); freq 0 = silence
-TONES = {
-    "startup": ((1200, 100), (0, 30), (1500, 100), (0, 30), (1800, 150)),
-    "key": ((800, 50),),
-    "success": ((1000, 200),),
-    "error": ((300, 500),),
-    "action": ((1000, 100), (0, 100), (1000, 100), (0, 100), (1000, 100)),
-}
+from doorlogic.tones import TONES  # noqa: F401 (drivers.buzzer.TONES stays)
 
 DUTY_ON = const(32768)  # 50 % square wave: loudest for a piezo
 

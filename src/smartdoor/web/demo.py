@@ -1,0 +1,139 @@
+"""`smartdoor demo`: everything on one machine. The embedded database, the backend, a built-in
+SMTP sink (its mails shown at /inbox), one provisioned door, and the firmware's state machine
+running as a simulated device (shown at /simulator) against the backend's own URL, over real
+HTTP with real signatures. The demo pages are mounted here only, never by `smartdoor serve`."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from smartdoor.audit import service as audit_service
+from smartdoor.crypto import Keyring
+from smartdoor.doors import service as doors
+from smartdoor.errors import ApiError
+from smartdoor.mail.sink import MailSink, start_sink
+from smartdoor.main import create_app
+from smartdoor.settings import Settings, UnsafeSettings
+from smartdoor.store.database import Database
+from smartdoor.web.routes import build_router
+from smartdoor.web.simulator import DeviceThread, SimulatedDevice
+
+DEMO_DOOR = "Demo door"
+DEMO_RECIPIENT = "demo@example.com"
+
+
+def demo_settings(smtp_port: int, **overrides) -> Settings:
+    """Settings from the environment (DATA_DIR defaults to ./data), in demo mode, with mail
+    going to the built-in sink: loopback, no TLS, no login."""
+    values = dict(demo_mode=True, mail_server="127.0.0.1", mail_port=smtp_port, mail_starttls=False,
+                  mail_ssl_tls=False, mail_username="", mail_password="", mail_ca_file="")
+    values.update(overrides)
+    return Settings(**values)
+
+
+def url_host(host: str) -> str:
+    """The address a browser on this machine (and the simulated door) should use."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+async def provision_door(db: Database, settings: Settings, *, name: str = DEMO_DOOR,
+                         recipient: str = DEMO_RECIPIENT) -> tuple[str, str]:
+    """The demo door's id and a usable secret. A door left by an earlier run gets a new secret
+    (secrets are never shown twice) and its lockout cleared."""
+    keyring = Keyring(settings.master_key())
+    now = datetime.now(timezone.utc)
+    existing = await db.doors.find_one({"name": name}, {"_id": 1})
+    if existing is None:
+        try:
+            door, secret = await doors.create_door(db, keyring, name=name, recipients=[recipient], now=now)
+            return door["_id"], secret
+        except ApiError:  # created meanwhile by another process on the same data dir
+            existing = await db.doors.find_one({"name": name}, {"_id": 1})
+            if existing is None:
+                raise
+    door_id = existing["_id"]
+    secret = await doors.rotate_secret(db, keyring, door_id=door_id)
+    await doors.clear_lockout(db, door_id=door_id)
+    await audit_service.record(db, now=now, event="lockout_cleared", outcome="info", door=door_id,
+                               client="demo", reason="demo restart")
+    return door_id, secret
+
+
+@dataclass
+class Demo:
+    settings: Settings
+    sink: MailSink
+    host: str = "127.0.0.1"
+    port: int = 8000
+    server: uvicorn.Server | None = None
+    thread: DeviceThread | None = None
+    door_id: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{url_host(self.host)}:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        return self.base_url + "/simulator"
+
+    def build_app(self) -> FastAPI:
+        app = create_app(self.settings, extra_routers=(build_router(lambda: self.thread, self.sink,
+                                                                    door_name=DEMO_DOOR),))
+        inner = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI):
+            async with inner(app) as state:
+                self.door_id, secret = await provision_door(app.state.services.db, self.settings)
+                device = SimulatedDevice(self.base_url, self.door_id, secret)
+                thread = DeviceThread(device, ready=lambda: self.server is None or self.server.started)
+                thread.start()
+                self.thread = thread
+                try:
+                    yield state
+                finally:  # stop the device before the database goes away
+                    await asyncio.to_thread(thread.stop)
+
+        app.router.lifespan_context = lifespan
+        return app
+
+
+class DemoServer(uvicorn.Server):
+    """uvicorn, plus the one line to open once it listens."""
+
+    def __init__(self, config: uvicorn.Config, demo: Demo) -> None:
+        super().__init__(config)
+        self.demo = demo
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            print(f"Smart Door demo: open {self.demo.page_url}  (Ctrl-C stops)", flush=True)
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
+    controller, sink = start_sink()
+    try:
+        try:
+            settings = demo_settings(controller.port)
+        except (UnsafeSettings, ValidationError) as exc:
+            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            print(f"smartdoor: refusing to start: {message.removeprefix('Value error, ')}", file=sys.stderr)
+            raise SystemExit(2) from None
+        demo = Demo(settings, sink, host, port)
+        app = demo.build_app()
+        server = DemoServer(uvicorn.Config(app, host=host, port=port, log_level="warning"), demo)
+        demo.server = server
+        server.run()
+    finally:
+        controller.stop()

@@ -1,0 +1,115 @@
+"""Demo-only pages: /simulator (the simulated door) and /inbox (what the mail sink caught).
+Mounted by smartdoor.web.demo.run_demo only, never by create_app() on its own."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Callable
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+
+from doorlogic.tones import TONES
+from smartdoor.mail.sink import MailSink
+from smartdoor.web.simulator import KEYS, DeviceThread
+
+HERE = Path(__file__).resolve().parent
+STATIC = {"simulator.js": "text/javascript", "style.css": "text/css"}
+KEYPAD_ROWS = ("123A", "456B", "789C", "*0#D")
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+class _Text(HTMLParser):
+    """HTML to plain text for a mail without a text part (nothing of the HTML is rendered)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in ("br", "p", "div", "tr", "li", "h1", "h2", "h3"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+def _mail_view(mail: dict) -> dict:
+    received: datetime = mail["received_at"]
+    return {"subject": mail.get("subject") or "(no subject)", "to": ", ".join(mail.get("to") or []),
+            "from": mail.get("from") or "", "time": received.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            "iso": received.isoformat(), "text": mail.get("text") or html_to_text(mail.get("html") or "")}
+
+
+def build_router(get_device: Callable[[], DeviceThread | None], sink: MailSink, *,
+                 door_name: str = "Demo door") -> APIRouter:
+    """get_device: returns the running DeviceThread (None until the demo door is provisioned)."""
+    router = APIRouter(include_in_schema=False)
+
+    def running() -> DeviceThread:
+        device = get_device()
+        if device is None:
+            raise HTTPException(503, "the simulated door is starting", headers={"Retry-After": "1"})
+        return device
+
+    @router.get("/simulator")
+    async def simulator_page(request: Request):
+        device = running()
+        return templates.TemplateResponse(request, "simulator.html", {
+            "rows": KEYPAD_ROWS, "door_id": device.device.door_id, "door_name": door_name,
+            "tones_json": json.dumps(TONES), "snapshot": device.device.snapshot()})
+
+    @router.get("/simulator/state")
+    async def simulator_state(since: int | None = None):
+        device = running()
+        state = device.device.snapshot(since)
+        state["running"] = device.started.is_set() and device.error is None
+        return state
+
+    @router.post("/simulator/key")
+    async def simulator_key(request: Request):
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        key = payload.get("key") if isinstance(payload, dict) else None
+        if not isinstance(key, str) or key not in KEYS:
+            return JSONResponse({"status": "error", "error": "invalid_input",
+                                 "message": "key must be one of " + "".join(sorted(KEYS))}, status_code=422)
+        if not running().press(key):
+            return JSONResponse({"status": "error", "error": "busy", "message": "too many queued keys"},
+                                status_code=429, headers={"Retry-After": "1"})
+        return {"status": "ok", "key": key}
+
+    @router.get("/simulator/static/{name}")
+    async def simulator_static(name: str):
+        if name not in STATIC:
+            raise HTTPException(404)
+        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
+                            headers={"Cache-Control": "no-cache"})
+
+    @router.get("/inbox")
+    async def inbox_page(request: Request):
+        mails = [_mail_view(m) for m in sink.messages()]
+        return templates.TemplateResponse(request, "inbox.html", {"mails": mails, "door_name": door_name})
+
+    return router

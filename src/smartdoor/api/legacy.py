@@ -29,8 +29,7 @@ class VerifyOtp(BaseModel):
 
 async def _door(services):
     s = services.settings
-    return await legacy_door(services.db, services.keyring, name=s.legacy_door, recipients=s.recipient_list,
-                             now=services.clock.now())
+    return await legacy_door(services.db, services.keyring, name=s.legacy_door, now=services.clock.now())
 
 
 @router.post("/send-otp")

@@ -85,7 +85,8 @@ def door_key(keyring: Keyring, door: dict) -> bytes:
     return keyring.open(door["_id"], bytes(door["sealed_secret"]))
 
 
-async def legacy_door(db: Database, keyring: Keyring, *, name: str, recipients: list[str], now: datetime) -> dict:
+async def legacy_door(db: Database, keyring: Keyring, *, name: str, now: datetime) -> dict:
+    """The one door the seed routes act on; its recipients are RECIPIENTS."""
     door = await db.doors.find_one({"name": name})
     if door is None:
         try:

@@ -2,6 +2,7 @@
 tests' mail server. aiosmtpd runs it in its own thread."""
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections import deque
@@ -42,6 +43,8 @@ class MailSink:
 
 
 def start_sink(host: str = "127.0.0.1", port: int = 0, **controller_options) -> tuple[Controller, MailSink]:
+    # aiosmtpd logs every DATA line at DEBUG: that would put codes in the log
+    logging.getLogger("mail.log").setLevel(logging.INFO)
     sink = MailSink()
     if port == 0:  # aiosmtpd cannot bind port 0 itself
         with socket.socket() as probe:

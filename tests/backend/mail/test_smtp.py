@@ -1,0 +1,116 @@
+"""Mail against a real SMTP server on loopback: plain, STARTTLS with a self-signed
+certificate made here, login, and a dead server (→ partial_success, code still valid)."""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from smartdoor.mail.sender import SmtpMailer
+from smartdoor.mail.sink import start_sink
+from tests.conftest import build_settings, code_in
+
+PASSWORD = "s3cret-app-password"
+
+
+def self_signed(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == b"door@example.com" and auth_data.password == PASSWORD.encode()
+    return AuthResult(success=ok)
+
+
+async def test_plain_smtp_multipart(harness):
+    device = await harness.add_door()
+    assert (await device.request_code("lock")).json()["status"] == "success"
+    mail = harness.sink.wait_for(1)[0]
+    assert mail["multipart"] and mail["text"] and mail["html"] and not mail["tls"]
+    assert "lock" in mail["subject"] and code_in(mail) in mail["html"]
+
+
+async def test_starttls_with_login_and_self_signed_certificate(make_harness, tmp_path):
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controller, sink = start_sink(tls_context=context, require_starttls=True, authenticator=authenticator,
+                                  auth_require_tls=True)
+    try:
+        async with make_harness(mail_server="localhost", mail_port=controller.port, mail_starttls=True,
+                                mail_username="door@example.com", mail_password=PASSWORD,
+                                mail_ca_file=str(cert)) as h:
+            device = await h.add_door()
+            assert (await device.request_code()).json()["status"] == "success"
+            mail = sink.wait_for(1)[0]
+            assert mail["tls"] and code_in(mail)
+            # an untrusted certificate is refused: the code stays valid, the reply says why
+            async with make_harness(mail_server="localhost", mail_port=controller.port, mail_starttls=True,
+                                    mail_username="door@example.com", mail_password=PASSWORD) as untrusted:
+                d2 = await untrusted.add_door()
+                reply = (await d2.request_code()).json()
+                assert reply["status"] == "partial_success" and "failed" in reply["reason"]
+    finally:
+        controller.stop()
+
+
+async def test_implicit_tls(make_harness, tmp_path):
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controller, sink = start_sink(ssl_context=context)
+    try:
+        async with make_harness(mail_server="localhost", mail_port=controller.port, mail_starttls=False,
+                                mail_ssl_tls=True, mail_ca_file=str(cert)) as h:
+            device = await h.add_door()
+            assert (await device.request_code()).json()["status"] == "success"
+            assert code_in(sink.wait_for(1)[0])
+    finally:
+        controller.stop()
+
+
+class RecordingMailer(SmtpMailer):
+    """The real SMTP client, but it keeps the message so the test can read the code that
+    the dead server never received."""
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.sent = []
+
+    async def send(self, message):
+        self.sent.append(message)
+        return await super().send(message)
+
+
+async def test_dead_server_partial_success_and_code_still_valid(make_harness, mongo_uri, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]  # closed when we leave: nothing listens there
+    mailer = RecordingMailer(build_settings(mongo_uri, tmp_path, dead_port))
+    async with make_harness(mail_port=dead_port, mailer=mailer) as h:
+        device = await h.add_door()
+        reply = (await device.request_code()).json()
+        assert reply["status"] == "partial_success" and reply["reason"].startswith("mail delivery failed")
+        code = mailer.sent[0].get_body(("plain",)).get_content().split("Code: ")[1][:6]
+        assert (await device.verify(reply["challenge_id"], code)).json()["status"] == "success"
+        failed = (await h.audit(event="mail_delivery"))[0]
+        assert failed["outcome"] == "failure"

@@ -1,0 +1,94 @@
+"""The `smartdoor` command as a user runs it: its own embedded database, or the one a running
+server already holds on the same DATA_DIR."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_SECRET_KEY
+
+SMARTDOOR = [sys.executable, "-m", "smartdoor.cli"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_"))}
+    e.update(DATA_DIR=str(tmp_path / "data"), SECRET_KEY=TEST_SECRET_KEY)
+    return e
+
+
+def run(env, *args, check=True):
+    p = subprocess.run([*SMARTDOOR, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_door_lifecycle_and_audit(env):
+    out = run(env, "door", "add", "Front door", "--recipient", "a@example.com", "--recipient", "b@example.com",
+              "--json").stdout
+    door = json.loads(out)  # exactly one JSON object
+    assert len(door["secret"]) == 64 and int(door["secret"], 16) >= 0 and door["id"]
+    assert door["recipients"] == ["a@example.com", "b@example.com"]
+    listed = json.loads(run(env, "door", "list", "--json").stdout)
+    assert [d["id"] for d in listed] == [door["id"]] and "secret" not in str(listed)
+    rotated = json.loads(run(env, "door", "rotate-secret", door["id"], "--json").stdout)
+    assert rotated["secret"] != door["secret"] and len(rotated["secret"]) == 64
+    assert "lockout cleared" in run(env, "door", "clear-lockout", door["id"]).stdout
+    table = run(env, "audit").stdout
+    assert "lockout_cleared" in table
+    rows = list(csv.DictReader(io.StringIO(run(env, "audit", "--format", "csv", "--door", door["id"]).stdout)))
+    assert rows[0]["event"] == "lockout_cleared" and rows[0]["door"] == door["id"]
+    lines = run(env, "audit", "--format", "jsonl", "--outcome", "info").stdout.splitlines()
+    assert json.loads(lines[0])["outcome"] == "info"
+    assert run(env, "audit", "--since", "2999-01-01").stdout.count("\n") == 1  # header only
+    run(env, "door", "remove", door["id"])
+    assert json.loads(run(env, "door", "list", "--json").stdout) == []
+    missing = run(env, "door", "remove", door["id"], check=False)
+    assert missing.returncode == 1 and "no door" in missing.stderr
+    bad = run(env, "door", "add", "X", "--recipient", "not-an-email", check=False)
+    assert bad.returncode == 1 and "not an email" in bad.stderr
+
+
+def test_refuses_unsafe_secret_key_in_one_line(env):
+    env["SECRET_KEY"] = "changeme"
+    p = run(env, "door", "list", check=False)
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "SECRET_KEY" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_shares_the_database_of_a_running_server(env, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([*SMARTDOOR, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2))
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert health["database"] == "connected"
+        state = json.loads((Path(env["DATA_DIR"]) / "embedded-db.json").read_text())
+        door = json.loads(run(env, "door", "add", "Shared", "--json").stdout)  # while the server holds the DB
+        assert json.loads((Path(env["DATA_DIR"]) / "embedded-db.json").read_text()) == state
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # the server stopped its database; the CLI now starts its own on the same folder
+    assert not (Path(env["DATA_DIR"]) / "embedded-db.json").exists()
+    assert [d["id"] for d in json.loads(run(env, "door", "list", "--json").stdout)] == [door["id"]]

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
+import httpx
 
 from doorlogic.tones import TONES
 from smartdoor.main import create_app
@@ -38,7 +38,7 @@ def device():
 def client_for(device, sink=None):
     app = FastAPI()
     app.include_router(build_router(lambda: device, sink or FakeSink()))
-    return TestClient(app)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo.test")
 
 
 def test_production_app_has_no_demo_pages(tmp_path):
@@ -49,9 +49,9 @@ def test_production_app_has_no_demo_pages(tmp_path):
     assert not [r for r in app.routes if getattr(r, "path", "").startswith(("/simulator", "/inbox"))]
 
 
-def test_simulator_page_has_stable_hooks(device):
+async def test_simulator_page_has_stable_hooks(device):
     device.device.lcd.show("Press # or *", "#=Lock *=Unlock")
-    page = client_for(device).get("/simulator")
+    page = await client_for(device).get("/simulator")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     keys = re.findall(r'data-key="([^"]+)"', html)
@@ -62,58 +62,58 @@ def test_simulator_page_has_stable_hooks(device):
     assert '"key": [[800, 50]]' in html  # the firmware's tone table, for Web Audio
     assert "http://" not in html.replace('href="http', "")  # no CDN: everything from the demo itself
     for asset, kind in (("simulator.js", "javascript"), ("style.css", "css")):
-        r = client_for(device).get("/simulator/static/" + asset)
+        r = await client_for(device).get("/simulator/static/" + asset)
         assert r.status_code == 200 and kind in r.headers["content-type"]
-    assert client_for(device).get("/simulator/static/..%2Froutes.py").status_code == 404
+    assert (await client_for(device).get("/simulator/static/..%2Froutes.py")).status_code == 404
 
 
 @pytest.mark.parametrize("payload", [{"key": "E"}, {"key": "**"}, {"key": 1}, {}, ["*"], {"key": ""}])
-def test_key_must_be_one_of_the_16(device, payload):
-    r = client_for(device).post("/simulator/key", json=payload)
+async def test_key_must_be_one_of_the_16(device, payload):
+    r = await client_for(device).post("/simulator/key", json=payload)
     assert r.status_code == 422 and r.json()["status"] == "error"
     assert device._keys.empty()
 
 
-def test_key_not_json_is_422(device):
-    r = client_for(device).post("/simulator/key", content=b"*", headers={"content-type": "application/json"})
+async def test_key_not_json_is_422(device):
+    r = await client_for(device).post("/simulator/key", content=b"*", headers={"content-type": "application/json"})
     assert r.status_code == 422
 
 
-def test_keys_are_queued_for_the_device_thread(device):
+async def test_keys_are_queued_for_the_device_thread(device):
     http = client_for(device)
     for k in "*0#D":
-        assert http.post("/simulator/key", json={"key": k}).json() == {"status": "ok", "key": k}
+        assert (await http.post("/simulator/key", json={"key": k})).json() == {"status": "ok", "key": k}
     assert [device._keys.get_nowait() for _ in range(4)] == list("*0#D")
 
 
-def test_state_returns_tones_since_a_sequence_number(device):
+async def test_state_returns_tones_since_a_sequence_number(device):
     http = client_for(device)
     device.device.buzzer.startup()
-    first = http.get("/simulator/state").json()  # a fresh page: no old tones, just where we are
+    first = (await http.get("/simulator/state")).json()  # a fresh page: no old tones, just where we are
     assert first["tones"] == [] and first["seq"] == 1
     assert first["servo"] == {"angle": 90, "state": "locked"} and first["running"] is False
     device.device.buzzer.key()
     device.device.buzzer.error()
-    later = http.get("/simulator/state", params={"since": first["seq"]}).json()
+    later = (await http.get("/simulator/state", params={"since": first["seq"]})).json()
     assert [t["name"] for t in later["tones"]] == ["key", "error"] and later["seq"] == 3
     assert all(t["name"] in TONES for t in later["tones"])
     device.device.servo.unlock()
-    assert http.get("/simulator/state", params={"since": 3}).json()["servo"] == {"angle": 0, "state": "unlocked"}
+    assert (await http.get("/simulator/state", params={"since": 3})).json()["servo"] == {"angle": 0, "state": "unlocked"}
 
 
-def test_pages_wait_for_the_door_to_be_provisioned():
+async def test_pages_wait_for_the_door_to_be_provisioned():
     app = FastAPI()
     app.include_router(build_router(lambda: None, FakeSink()))
-    http = TestClient(app)
-    assert http.get("/simulator").status_code == 503
-    assert http.post("/simulator/key", json={"key": "*"}).status_code == 503
-    assert http.get("/inbox").status_code == 200
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo.test")
+    assert (await http.get("/simulator")).status_code == 503
+    assert (await http.post("/simulator/key", json={"key": "*"})).status_code == 503
+    assert (await http.get("/inbox")).status_code == 200
 
 
-def test_inbox_newest_first_and_escaped(device):
+async def test_inbox_newest_first_and_escaped(device):
     sink = FakeSink([mail("Newest <b>", text="Code: 123456\n<script>alert(1)</script>"),
                      mail("Older", text="Code: 654321")])
-    html = client_for(device, sink).get("/inbox").text
+    html = (await client_for(device, sink).get("/inbox")).text
     assert html.index("Newest") < html.index("Older")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Newest &lt;b&gt;" in html
@@ -121,12 +121,12 @@ def test_inbox_newest_first_and_escaped(device):
     assert 'http-equiv="refresh"' in html and "demo@example.com" in html
 
 
-def test_inbox_html_only_mail_is_shown_as_text(device):
+async def test_inbox_html_only_mail_is_shown_as_text(device):
     sink = FakeSink([mail(html='<p>Code: <b>111222</b></p><script>steal()</script><img src=x onerror=y>')])
-    html = client_for(device, sink).get("/inbox").text
+    html = (await client_for(device, sink).get("/inbox")).text
     assert "Code: 111222" in html and "steal()" not in html and "onerror" not in html
     assert html_to_text("<p>a</p><style>p{}</style><p>b &amp; c</p>") == "a\nb & c"
 
 
-def test_empty_inbox_says_so(device):
-    assert "No mail yet" in client_for(device).get("/inbox").text
+async def test_empty_inbox_says_so(device):
+    assert "No mail yet" in (await client_for(device).get("/inbox")).text

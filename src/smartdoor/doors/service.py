@@ -1,10 +1,12 @@
 """Doors: who gets the codes, the device secret (sealed at rest), and the lockout state."""
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 
 from bson.binary import Binary
+from cryptography.exceptions import InvalidTag
 from pymongo.errors import DuplicateKeyError
 
 from smartdoor.crypto import Keyring
@@ -12,6 +14,7 @@ from smartdoor.errors import ApiError
 from smartdoor.store.database import Database
 
 SECRET_BYTES = 32
+log = logging.getLogger(__name__)
 
 
 def new_door_id() -> str:
@@ -82,7 +85,12 @@ async def clear_lockout(db: Database, *, door_id: str) -> None:
 
 
 def door_key(keyring: Keyring, door: dict) -> bytes:
-    return keyring.open(door["_id"], bytes(door["sealed_secret"]))
+    try:
+        return keyring.open(door["_id"], bytes(door["sealed_secret"]))
+    except InvalidTag:
+        # sealed under another SECRET_KEY: the device cannot be authenticated, and it is not its fault
+        log.error("the secret of door %s cannot be unsealed: was SECRET_KEY changed?", door["_id"])
+        raise ApiError(401, "unknown_door", "this door's secret cannot be used; ask the administrator") from None
 
 
 async def legacy_door(db: Database, keyring: Keyring, *, name: str, now: datetime) -> dict:

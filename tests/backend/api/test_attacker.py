@@ -165,3 +165,14 @@ async def test_verify_of_another_doors_challenge_is_unknown(harness):
     cid = (await front.request_code()).json()["challenge_id"]
     r = await back.verify(cid, harness.latest_code(1))
     assert r.status_code == 404 and r.json()["error"] == "unknown_challenge"
+
+
+async def test_door_sealed_under_another_secret_key_is_401_not_500(harness):
+    from bson.binary import Binary
+
+    from smartdoor.crypto import Keyring
+    device = await harness.add_door()
+    resealed = Keyring(b"another-server-key-" * 3).seal(device.door_id, device.key)
+    await harness.db.doors.update_one({"_id": device.door_id}, {"$set": {"sealed_secret": Binary(resealed)}})
+    r = await device.request_code(check_reply=False)
+    assert r.status_code == 401 and r.json()["error"] == "unknown_door"

@@ -67,6 +67,15 @@ def demo(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.
     run_demo(host=host, port=port)
 
 
+@app.command()
+def simulate(url: Annotated[str, typer.Option(help="Backend URL, e.g. http://127.0.0.1:8000")],
+             door: Annotated[str, typer.Option(help="Door id")],
+             secret: Annotated[str, typer.Option(help="The door's secret: 64 hex characters")]) -> None:
+    """A simulated door in this terminal (the firmware's own state machine) against any backend."""
+    from smartdoor.simulate import run_simulator
+    raise typer.Exit(run_simulator(url, door, secret))
+
+
 @door_app.command("add")
 def door_add(name: str,
              recipient: Annotated[list[str], typer.Option("--recipient", help="Email for this door's codes")] = [],  # noqa: B006

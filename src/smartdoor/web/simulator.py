@@ -37,13 +37,20 @@ class VirtualLCD:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lines = ("", "")
-        self.history: deque[tuple[str, str]] = deque(maxlen=100)
+        self._count = 0
+        self.history: deque[tuple[int, tuple[str, str]]] = deque(maxlen=100)
 
     def show(self, line0: str, line1: str = "") -> None:
         lines = (str(line0)[: self.WIDTH], str(line1)[: self.WIDTH])
         with self._lock:
             self._lines = lines
-            self.history.append(lines)
+            self._count += 1
+            self.history.append((self._count, lines))
+
+    def since(self, count: int) -> list[tuple[int, tuple[str, str]]]:
+        """Screens shown after the count-th one, oldest first: (count, lines)."""
+        with self._lock:
+            return [h for h in self.history if h[0] > count]
 
     @property
     def lines(self) -> tuple[str, str]:

@@ -1,0 +1,708 @@
+#!/usr/bin/env python
+"""Smart Door benchmark (issue 2, item 11). A script, not a test: `.venv/bin/python bench/run.py`.
+
+One run starts the embedded database (or uses MONGO_URL), an SMTP sink and the real server
+(uvicorn, one worker, log level warning, in a separate process, on loopback), then measures:
+  1. the ceiling: a trivial route's req/s on the same server at 50 connections;
+  2. signed verify req/s and p50/p99 latency with 50 doors verifying at once;
+  3. 429 rejections req/s while a door is locked out (fresh nonce each), against the ceiling;
+  4. database round trips per successful verify (pymongo command monitoring, app in-process);
+  5. the server's RSS;
+and prints them in one table with the targets and the machine. Everything stops by itself.
+See bench/RESULTS.md for what each figure means.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import collections
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from pymongo import monitoring
+
+from doorlogic import httpsig
+from smartdoor.crypto import Keyring
+from smartdoor.doors.service import create_door
+from smartdoor.mail.sink import start_sink
+from smartdoor.main import create_app
+from smartdoor.settings import Settings
+from smartdoor.store import embedded
+from smartdoor.store.database import connect
+
+BENCH_DIR = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+CONCURRENCY = 50
+REQUEST_PATH = "/api/v1/otp/request"
+VERIFY_PATH = "/api/v1/otp/verify"
+# the bench server may hand out more than 5 codes per door per 15 min (the maximum the settings
+# allow is 100), and a lockout lasts long enough to be measured on a loaded machine
+BENCH_OVERRIDES = {"MAX_REQUESTS_PER_WINDOW": "100", "LOCKOUT_BASE_SECONDS": "600"}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- a lean HTTP/1.1 client
+# At 50 concurrent requests httpx's pool costs ~100x more client CPU per request than this
+# (encode/httpx#3215); on a 2-core machine the client shares the CPU with the server and the
+# database, so every phase uses this client (the ceiling once with httpx too, for comparison).
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection; one request in flight at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> "Conn":
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(reader, writer)
+
+    async def roundtrip(self, data: bytes, *, want_headers: bool = False) -> tuple[int, dict, bytes]:
+        self.writer.write(data)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        m = _CONTENT_LENGTH.search(head)
+        body = await self.reader.readexactly(int(m.group(1))) if m else b""
+        headers: dict = {}
+        if want_headers:
+            for line in head.decode("latin-1").split("\r\n")[1:]:
+                if line:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+        return status, headers, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def open_pool(port: int, n: int = CONCURRENCY) -> list[Conn]:
+    return list(await asyncio.gather(*(Conn.open(port) for _ in range(n))))
+
+
+def close_pool(pool: list[Conn]) -> None:
+    for c in pool:
+        c.close()
+
+
+@dataclass
+class Door:
+    id: str
+    key: bytes
+    name: str
+    recipient: str
+    challenge: str | None = None
+    code: str | None = None
+
+
+def signed_post(door: Door, path: str, payload: dict, port: int) -> tuple[bytes, str]:
+    """The bytes of one signed request, exactly as the firmware signs (same httpsig module),
+    and its Signature header (the reply must be bound to it)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    signed = httpsig.sign_request(door.key, door.id, "POST", path, body, int(time.time()), secrets.token_hex(16))
+    lines = [f"POST {path} HTTP/1.1", f"Host: {HOST}:{port}", "Content-Type: application/json",
+             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in signed.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body, signed["Signature"]
+
+
+def reply_ok(door: Door, status: int, headers: dict, body: bytes, request_signature: str) -> bool:
+    return httpsig.verify_reply(door.key, door.id, status, headers, body, request_signature)
+
+
+# ---------------------------------------------------------------- CPU accounting per process
+
+def _proc_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _busy_ticks() -> int:
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]  # user nice system irq softirq steal
+
+
+class CpuMeter:
+    """Cores used by each of our processes during a phase, and by everything else on the machine."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = {k: v for k, v in pids.items() if v}
+
+    def snap(self):
+        return time.monotonic(), {k: _proc_ticks(p) for k, p in self.pids.items()}, _busy_ticks()
+
+    def since(self, start) -> dict[str, float]:
+        t0, p0, b0 = start
+        t1, p1, b1 = self.snap()
+        wall = max(t1 - t0, 1e-9)
+        used = {k: (p1[k] - p0[k]) / TICK / wall for k in p1}
+        used["other"] = max(0.0, (b1 - b0) / TICK / wall - sum(used.values()))
+        return used
+
+
+def rss_kib(pid: int | None) -> tuple[int, int] | None:
+    if not pid:
+        return None
+    try:
+        import psutil  # optional
+        info = psutil.Process(pid).memory_info()
+        return info.rss // 1024, getattr(info, "peak_wset", 0) // 1024 or _status_kib(pid, "VmHWM")
+    except ImportError:
+        return _status_kib(pid, "VmRSS"), _status_kib(pid, "VmHWM")
+
+
+def _status_kib(pid: int, name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+# ---------------------------------------------------------------- the measured phases
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+
+
+async def timed_load(pool: list[Conn], make, seconds: float, check) -> dict:
+    """Each connection sends make() back to back until `seconds` are over."""
+    statuses: collections.Counter = collections.Counter()
+    latencies: list[float] = []
+    bad = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(conn: Conn) -> None:
+        nonlocal bad
+        while time.perf_counter() < stop:
+            data, ctx = make()
+            t = time.perf_counter()
+            status, headers, body = await conn.roundtrip(data, want_headers=check is not None)
+            latencies.append(time.perf_counter() - t)
+            statuses[status] += 1
+            if check is not None and not check(status, headers, body, ctx):
+                bad += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in pool))
+    elapsed = time.perf_counter() - t0
+    n = sum(statuses.values())
+    return {"requests": n, "seconds": elapsed, "rps": n / elapsed, "statuses": dict(statuses), "bad": bad,
+            "p50_ms": pct(latencies, 50) * 1e3, "p99_ms": pct(latencies, 99) * 1e3}
+
+
+async def ceiling(port: int, seconds: float, meter: CpuMeter) -> dict:
+    ping = f"GET /bench/ping HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+    pool = await open_pool(port)
+    try:
+        await timed_load(pool, lambda: (ping, None), 1.0, None)  # warm-up
+        start = meter.snap()
+        result = await timed_load(pool, lambda: (ping, None), seconds, None)
+        result["cpu"] = meter.since(start)
+    finally:
+        close_pool(pool)
+    return result
+
+
+async def ceiling_httpx(port: int, seconds: float, meter: CpuMeter) -> dict:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", limits=limits) as http:
+        n = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker():
+            nonlocal n
+            while time.perf_counter() < stop:
+                r = await http.get("/bench/ping")
+                n += r.status_code == 200
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))  # warm-up: connections
+        start = meter.snap()
+        n, t0, stop = 0, time.perf_counter(), time.perf_counter() + seconds
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - t0
+    return {"requests": n, "seconds": elapsed, "rps": n / elapsed, "cpu": meter.since(start)}
+
+
+def codes_from_sink(sink, doors: list[Door], since: datetime) -> None:
+    """Each door's newest code mailed since `since` ("Code: NNNNNN" in the text part)."""
+    by_rcpt = {d.recipient: d for d in doors}
+    found: set[str] = set()
+    for mail in sink.messages():  # newest first
+        if mail["received_at"] < since:
+            break
+        for rcpt in mail["to"]:
+            if rcpt in by_rcpt and rcpt not in found:
+                found.add(rcpt)
+                by_rcpt[rcpt].code = re.search(r"Code: (\d+)", mail["text"]).group(1)
+    missing = [d.name for d in doors if d.recipient not in found]
+    if missing:
+        raise RuntimeError(f"no code mail for {len(missing)} doors, e.g. {missing[:3]}")
+
+
+async def request_codes(pool: list[Conn], doors: list[Door], port: int, sink) -> None:
+    since = datetime.now(timezone.utc)
+    reqs = [signed_post(d, REQUEST_PATH, {"action": "unlock"}, port) for d in doors]
+    replies = await asyncio.gather(*(c.roundtrip(r[0], want_headers=True) for c, r in zip(pool, reqs)))
+    for d, (data, sig), (status, headers, body) in zip(doors, reqs, replies):
+        if status != 200 or not reply_ok(d, status, headers, body, sig):
+            raise RuntimeError(f"code request for {d.name}: HTTP {status} {body[:200]!r}")
+        reply = json.loads(body)
+        if reply["status"] != "success":
+            raise RuntimeError(f"code request for {d.name}: {reply}")
+        d.challenge = reply["challenge_id"]
+    # the server sends the mail before it replies, so every code is in the sink by now
+    codes_from_sink(sink, doors, since)
+
+
+async def verify_bursts(port: int, doors: list[Door], sink, rounds: int, meter: CpuMeter) -> dict:
+    """Each round: every door asks for a code (not timed), then all doors verify at once on
+    their own connections (timed). Only the verify halves are counted."""
+    pool = await open_pool(port, len(doors))
+    latencies: list[float] = []
+    per_round: list[float] = []
+    verify_time = 0.0
+    failures: collections.Counter = collections.Counter()
+    cpu_acc: collections.Counter = collections.Counter()
+    t_all = time.perf_counter()
+    try:
+        for _ in range(rounds):
+            await request_codes(pool, doors, port, sink)
+            reqs = [signed_post(d, VERIFY_PATH, {"challenge_id": d.challenge, "code": d.code}, port) for d in doors]
+
+            async def one(conn: Conn, door: Door, data: bytes, sig: str) -> None:
+                t = time.perf_counter()
+                status, headers, body = await conn.roundtrip(data, want_headers=True)
+                latencies.append(time.perf_counter() - t)
+                if status != 200 or not reply_ok(door, status, headers, body, sig) \
+                        or json.loads(body).get("status") != "success":
+                    failures[status] += 1
+
+            start = meter.snap()
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one(c, d, *r) for c, d, r in zip(pool, doors, reqs)))
+            dt = time.perf_counter() - t0
+            verify_time += dt
+            per_round.append(len(doors) / dt)
+            for k, v in meter.since(start).items():
+                cpu_acc[k] += v * dt
+    finally:
+        close_pool(pool)
+    n = len(latencies)
+    return {"verifies": n, "failures": dict(failures), "verify_seconds": verify_time, "rps": n / verify_time,
+            "p50_ms": pct(latencies, 50) * 1e3, "p99_ms": pct(latencies, 99) * 1e3,
+            "max_ms": max(latencies) * 1e3, "first_round_rps": per_round[0], "last_round_rps": per_round[-1],
+            "cycles_per_s": n / (time.perf_counter() - t_all),
+            "cpu": {k: v / verify_time for k, v in cpu_acc.items()}}
+
+
+async def single_door_latency(port: int, door: Door, sink, n: int) -> dict:
+    """One door alone: its verify latency when nothing else runs (the service time)."""
+    pool = await open_pool(port, 1)
+    lat = []
+    try:
+        for _ in range(n):
+            await request_codes(pool, [door], port, sink)
+            data, sig = signed_post(door, VERIFY_PATH, {"challenge_id": door.challenge, "code": door.code}, port)
+            t = time.perf_counter()
+            status, headers, body = await pool[0].roundtrip(data, want_headers=True)
+            lat.append(time.perf_counter() - t)
+            assert status == 200 and reply_ok(door, status, headers, body, sig), (status, body)
+    finally:
+        close_pool(pool)
+    return {"n": n, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
+
+
+def wrong_code(code: str) -> str:
+    return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
+
+
+async def lockout_load(port: int, door: Door, sink, seconds: float, meter: CpuMeter) -> dict:
+    pool = await open_pool(port)
+    try:
+        await request_codes(pool[:1], [door], port, sink)
+        seen = []
+        for _ in range(5):  # five wrong codes: the fifth locks the door out
+            data, _sig = signed_post(door, VERIFY_PATH, {"challenge_id": door.challenge,
+                                                         "code": wrong_code(door.code)}, port)
+            seen.append((await pool[0].roundtrip(data))[0])
+        if seen[-1] != 429:
+            raise RuntimeError(f"door not locked out after five wrong codes: {seen}")
+
+        def make():  # a validly signed verify, fresh nonce and created each time
+            return signed_post(door, VERIFY_PATH, {"challenge_id": door.challenge, "code": door.code}, port)
+
+        def check(status, headers, body, sig):
+            return status == 429 and "retry-after" in headers and reply_ok(door, status, headers, body, sig)
+
+        await timed_load(pool, make, 0.5, check)  # warm-up
+        start = meter.snap()
+        result = await timed_load(pool, make, seconds, check)
+        result["cpu"] = meter.since(start)
+        result["wrong_code_statuses"] = seen
+    finally:
+        close_pool(pool)
+    return result
+
+
+async def probe_find_and_modify(db) -> dict:
+    """One command of each kind by _id on the challenges collection as the run left it: shows
+    whether the database's cost per command grows with the collection (it should not)."""
+    ids = [c["_id"] for c in await db.challenges.find({}, {"_id": 1}).limit(20).to_list()]
+    out = {"challenges": await db.challenges.count_documents({})}
+    for name, op in (("find_one", lambda i: db.challenges.find_one({"_id": i})),
+                     ("update_one", lambda i: db.challenges.update_one({"_id": i}, {"$set": {"probe": 1}})),
+                     ("find_one_and_update", lambda i: db.challenges.find_one_and_update(
+                         {"_id": i}, {"$set": {"probe": 2}}))):
+        t = time.perf_counter()
+        for i in ids:
+            await op(i)
+        out[name] = (time.perf_counter() - t) / len(ids) * 1e3
+    return out
+
+
+# ---------------------------------------------------------------- round trips, in-process
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.recording = False
+        self.commands: list[str] = []
+
+    def started(self, event) -> None:
+        if self.recording:
+            self.commands.append(f"{event.command_name} {event.command.get(event.command_name, '')}")
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n: int) -> dict:
+    """The server is another process, so its commands are counted here: the same app, built in
+    this process with a command listener, driven through httpx.ASGITransport."""
+    from app import router  # bench/app.py: the same extra route as the server's
+
+    counter = CommandCounter()
+    monitoring.register(counter)  # applies to clients created from now on: the app's
+    app = create_app(settings, extra_routers=(router,))
+    out: dict = {}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(HOST, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://door.test") as http:
+            d, secret = await create_door(db, keyring, name=f"rt-{uuid.uuid4().hex[:8]}",
+                                          recipients=[f"rt-{uuid.uuid4().hex[:8]}@bench.test"],
+                                          now=datetime.now(timezone.utc))
+            door = Door(d["_id"], bytes.fromhex(secret), d["name"], d["recipients"][0])
+
+            async def post(path, payload):
+                body = json.dumps(payload, separators=(",", ":")).encode()
+                headers = httpsig.sign_request(door.key, door.id, "POST", path, body, int(time.time()),
+                                               secrets.token_hex(16))
+                return await http.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+
+            async def code():
+                since = datetime.now(timezone.utc)
+                counter.recording, counter.commands = True, []
+                r = await post(REQUEST_PATH, {"action": "unlock"})
+                counter.recording = False
+                assert r.status_code == 200, r.text
+                door.challenge = r.json()["challenge_id"]
+                codes_from_sink(sink, [door], since)
+                return list(counter.commands)
+
+            async def verify(c: str, expect: int) -> list[str]:
+                counter.recording, counter.commands = True, []
+                r = await post(VERIFY_PATH, {"challenge_id": door.challenge, "code": c})
+                counter.recording = False
+                assert r.status_code == expect, (r.status_code, r.text)
+                return list(counter.commands)
+
+            per_success = []
+            for _ in range(5):
+                out["code_request"] = await code()
+                per_success.append(await verify(door.code, 200))
+            out["success"] = per_success
+            out["code_request_count"] = len(out["code_request"])
+            await code()
+            out["wrong_code"] = await verify(wrong_code(door.code), 403)
+            for _ in range(3):
+                await verify(wrong_code(door.code), 403)
+            out["lockout_trigger"] = await verify(wrong_code(door.code), 429)
+            out["locked_out"] = await verify(door.code, 429)
+            # a success after failures also resets the door's failure count: one more write
+            if profile_n:
+                await db.doors.update_one({"_id": door.id}, {"$set": {"failures": 0, "locked_until": None}})
+                prof = cProfile.Profile()
+                total = 0.0
+                for _ in range(profile_n):
+                    await code()
+                    prof.enable()
+                    t = time.perf_counter()
+                    await verify(door.code, 200)
+                    total += time.perf_counter() - t
+                    prof.disable()
+                s = io.StringIO()
+                pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
+                out["profile"] = s.getvalue()
+                out["profile_ms_per_verify"] = total / profile_n * 1e3
+    monitoring._LISTENERS.command_listeners.remove(counter)  # no public unregister
+    return out
+
+
+# ---------------------------------------------------------------- set-up
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def machine() -> dict:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+            "os": f"{platform.system()} {platform.release()}",
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "loadavg_before": os.getloadavg()[0]}
+
+
+def start_server(env: dict, port: int, workdir: Path) -> subprocess.Popen:
+    logfile = open(workdir / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH_DIR), "app:make_app",
+         "--host", HOST, "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=workdir, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    logfile.close()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://{HOST}:{port}/bench/ping", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("server did not start:\n" + (workdir / "server.log").read_text()[-2000:])
+        time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ---------------------------------------------------------------- report
+
+def fmt_cpu(cpu: dict) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+
+
+def report(r: dict) -> str:
+    c = r["ceiling"]["rps"]
+    v, lk, rt = r["verify"], r["lockout"], r["round_trips"]
+    rt_max = max(len(x) for x in rt["success"])
+    srv_rss, srv_hwm = r["rss"]["server"]
+    rows = [
+        ("ceiling: GET /bench/ping, 50 conns", f"{c:,.0f} req/s", "-", "1.00x", ""),
+        ("  same with an httpx client", f"{r['ceiling_httpx']['rps']:,.0f} req/s", "-",
+         f"{r['ceiling_httpx']['rps'] / c:.2f}x", "(client-bound)"),
+        ("signed verify, 50 doors at once", f"{v['rps']:,.0f} req/s", "-", f"{v['rps'] / c:.2f}x", ""),
+        ("  verify latency p50", f"{v['p50_ms']:.1f} ms", "-", "", ""),
+        ("  verify latency p99", f"{v['p99_ms']:.1f} ms", "< 50 ms", "",
+         "met" if v["p99_ms"] < 50 else "MISSED"),
+        ("  one door alone, p50 (fresh DB)", f"{r['single_before']['p50_ms']:.1f} ms", "-", "", ""),
+        (f"  one door alone, p50 ({r['single']['challenges']} challenges)", f"{r['single']['p50_ms']:.1f} ms", "-", "", ""),
+        ("429 rejections during a lockout", f"{lk['rps']:,.0f} req/s", ">= 0.70x ceiling", f"{lk['rps'] / c:.2f}x",
+         "met" if lk["rps"] >= 0.7 * c else "MISSED"),
+        ("DB round trips per successful verify", f"{rt_max}", "<= 3", "", "met" if rt_max <= 3 else "MISSED"),
+        ("DB round trips per 429 (locked out)", f"{len(rt['locked_out'])}", "-", "", ""),
+        ("server RSS after the run (peak)", f"{srv_rss / 1024:.0f} MiB ({srv_hwm / 1024:.0f})", "-", "", ""),
+    ]
+    if r["rss"].get("database"):
+        rows.append(("embedded DB RSS after the run (peak)",
+                     f"{r['rss']['database'][0] / 1024:.0f} MiB ({r['rss']['database'][1] / 1024:.0f})", "-", "", ""))
+    widths = [max(len(row[i]) for row in rows + [("figure", "value", "target", "/ceiling", "")]) for i in range(5)]
+    head = ("figure", "value", "target", "/ceiling", "")
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(),
+             "  ".join("-" * w for w in widths[:4])]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in rows]
+    m = r["machine"]
+    lines += [
+        "",
+        f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}, {m['date']}, "
+        f"load average before the run {m['loadavg_before']:.2f}",
+        f"database: {r['database']}; server: uvicorn {r['uvicorn']} (1 worker, asyncio loop, h11), "
+        f"bench settings {', '.join(f'{k}={v}' for k, v in BENCH_OVERRIDES.items())}",
+        f"verify: {v['verifies']} verifies in {r['rounds']} rounds of 50, {sum(v['failures'].values())} not "
+        f"successful {v['failures'] or ''}; max {v['max_ms']:.1f} ms; first round {v['first_round_rps']:.0f} req/s, last round {v['last_round_rps']:.0f} req/s; full request+mail+verify cycles "
+        f"{v['cycles_per_s']:.0f}/s",
+        f"lockout: five wrong codes -> {lk['wrong_code_statuses']}; then {lk['requests']} verifies in "
+        f"{lk['seconds']:.1f} s, statuses {lk['statuses']}, {lk['bad']} not a signed 429 with Retry-After; "
+        f"p50 {lk['p50_ms']:.1f} ms, p99 {lk['p99_ms']:.1f} ms",
+        "round trips: success verify " + " | ".join(rt["success"][0]),
+        "             429 locked out  " + " | ".join(rt["locked_out"]),
+        "             wrong code      " + " | ".join(rt["wrong_code"]),
+        f"             code request    {rt['code_request_count']} commands (not counted in the verify figure)",
+        f"database probe, one command by _id on challenges ({r['probe']['challenges']} documents): "
+        f"find {r['probe']['find_one']:.1f} ms, update {r['probe']['update_one']:.1f} ms, "
+        f"findAndModify {r['probe']['find_one_and_update']:.1f} ms",
+        "CPU in cores used while measuring (server = uvicorn process, db = embedded database, "
+        "bench = this process, other = rest of the machine):",
+        f"  ceiling        {fmt_cpu(r['ceiling']['cpu'])}",
+        f"  ceiling/httpx  {fmt_cpu(r['ceiling_httpx']['cpu'])}",
+        f"  verify         {fmt_cpu(v['cpu'])}",
+        f"  lockout 429    {fmt_cpu(lk['cpu'])}",
+        f"total run time {r['run_seconds']:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+async def measure(args, port: int, settings: Settings, sink, db_pid: int | None, server_pid: int,
+                  results: dict) -> None:
+    meter = CpuMeter({"server": server_pid, "db": db_pid, "bench": os.getpid()})
+    db = connect(settings.mongo_url, db_name=settings.mongo_db)
+    keyring = Keyring(settings.master_key())
+    try:
+        log("provisioning 51 doors through the service functions")
+        doors = []
+        run = uuid.uuid4().hex[:6]
+        for i in range(CONCURRENCY + 1):
+            d, secret = await create_door(db, keyring, name=f"bench-{run}-{i}", recipients=[f"door{i}-{run}@bench.test"],
+                                          now=datetime.now(timezone.utc))
+            doors.append(Door(d["_id"], bytes.fromhex(secret), d["name"], d["recipients"][0]))
+        verify_doors, locked_door = doors[:CONCURRENCY], doors[CONCURRENCY]
+
+        log(f"1/5 ceiling: GET /bench/ping, {CONCURRENCY} connections, {args.seconds:.0f} s")
+        results["ceiling"] = await ceiling(port, args.seconds, meter)
+        log(f"    {results['ceiling']['rps']:,.0f} req/s; with httpx for comparison, {args.seconds / 2:.1f} s")
+        results["ceiling_httpx"] = await ceiling_httpx(port, args.seconds / 2, meter)
+        log(f"    httpx {results['ceiling_httpx']['rps']:,.0f} req/s")
+
+        results["single_before"] = await single_door_latency(port, verify_doors[0], sink, 20)
+        results["single_before"]["challenges"] = await db.challenges.count_documents({})
+        log(f"2/5 signed verify: {args.rounds} rounds of {CONCURRENCY} doors")
+        results["verify"] = await verify_bursts(port, verify_doors, sink, args.rounds, meter)
+        log(f"    {results['verify']['rps']:,.0f} req/s, p50 {results['verify']['p50_ms']:.1f} ms, "
+            f"p99 {results['verify']['p99_ms']:.1f} ms")
+        results["single"] = await single_door_latency(port, verify_doors[0], sink, 20)
+        results["single"]["challenges"] = await db.challenges.count_documents({})
+
+        log(f"3/5 lockout: 429s for {args.seconds:.0f} s on {CONCURRENCY} connections")
+        results["lockout"] = await lockout_load(port, locked_door, sink, args.seconds, meter)
+        log(f"    {results['lockout']['rps']:,.0f} req/s, statuses {results['lockout']['statuses']}")
+
+        results["probe"] = await probe_find_and_modify(db)
+        log("4/5 round trips per verify (app in this process, command monitoring)")
+        results["round_trips"] = await round_trips(settings, sink, db, keyring, args.profile)
+        log(f"    success verify: {results['round_trips']['success'][0]}")
+    finally:
+        await db.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each timed load phase")
+    parser.add_argument("--rounds", type=int, default=20, help="verify rounds of 50 doors (<= 95)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also cProfile N verifies of the in-process app and print the top functions")
+    parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
+    args = parser.parse_args()
+    if not 1 <= args.rounds <= 95:
+        parser.error("--rounds must be 1..95 (at most 100 codes per door per window)")
+    sys.path.insert(0, str(BENCH_DIR))
+    t_start = time.monotonic()
+    results: dict = {"machine": machine(), "rounds": args.rounds}
+    import uvicorn
+    results["uvicorn"] = uvicorn.__version__
+
+    workdir = Path(tempfile.mkdtemp(prefix="smartdoor-bench-"))
+    db_server = server = controller = None
+    mongo_url = os.environ.get("MONGO_URL")
+    db_name = "smartdoor_bench_" + uuid.uuid4().hex[:8]
+    try:
+        if mongo_url:
+            results["database"] = "MongoDB at MONGO_URL"
+        else:
+            log(f"starting the embedded database in {workdir}")
+            db_server = embedded.start_or_share(workdir / "data")
+            mongo_url = db_server.uri
+            results["database"] = "embedded SecantusDB (its own process)"
+        controller, sink = start_sink(HOST)
+        port = free_port()
+        values = {"MONGO_URL": mongo_url, "MONGO_DB": db_name, "SECRET_KEY": secrets.token_hex(32),
+                  "DATA_DIR": str(workdir / "data"), "MAIL_SERVER": HOST, "MAIL_PORT": str(controller.port),
+                  "MAIL_STARTTLS": "false", "MAIL_SSL_TLS": "false", "MAIL_USERNAME": "", "RECIPIENTS": "",
+                  "MAIL_FROM": "door@bench.test", "LEGACY_API": "false", "DEMO_MODE": "false", "CORS_ORIGINS": "",
+                  **BENCH_OVERRIDES}
+        log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker, log level warning")
+        server = start_server({**os.environ, **values}, port, workdir)
+        settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
+        asyncio.run(measure(args, port, settings, sink,
+                            db_server.process.pid if db_server and db_server.process else None,
+                            server.pid, results))
+        results["rss"] = {"server": rss_kib(server.pid),
+                          "database": rss_kib(db_server.process.pid) if db_server and db_server.process else None}
+        log("5/5 RSS read; stopping everything")
+    finally:
+        stop_process(server)
+        if controller is not None:
+            controller.stop()
+        if db_server is not None:
+            db_server.stop()
+        elif mongo_url and os.environ.get("MONGO_URL"):
+            from pymongo import MongoClient
+            with MongoClient(mongo_url, serverSelectionTimeoutMS=2000) as c:
+                c.drop_database(db_name)
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["run_seconds"] = time.monotonic() - t_start
+    print(report(results))
+    if args.profile:
+        print(f"\ncProfile of {args.profile} verifies through the in-process app "
+              f"({results['round_trips']['profile_ms_per_verify']:.2f} ms each, profiler on):")
+        print(results["round_trips"]["profile"])
+    if args.json:
+        results["round_trips"].pop("profile", None)
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

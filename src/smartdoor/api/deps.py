@@ -1,7 +1,8 @@
-"""Annotated dependency aliases: routes say what they need, the app state provides it."""
+"""Annotated dependency aliases: routes say what they need, the app state provides it.
+(async def: FastAPI would run a plain def dependency in a worker thread on every request.)"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,6 +10,7 @@ from fastapi import Depends, Request
 from smartdoor.clock import SystemClock
 from smartdoor.crypto import Keyring
 from smartdoor.mail.sender import Mailer
+from smartdoor.otp.lockouts import LockoutMemory
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
@@ -21,13 +23,14 @@ class Services:
     keyring: Keyring
     mailer: Mailer
     clock: SystemClock
+    lockouts: LockoutMemory = field(default_factory=LockoutMemory)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.services.settings
 
 
@@ -35,7 +38,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def client_address(request: Request) -> str | None:
+async def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 

@@ -1,6 +1,7 @@
 """Device API v1 (ARCHITECTURE.md §3): every request but /time signed, every reply signed."""
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,7 +73,8 @@ def _signer(key: bytes, keyid: str, request_signature: str, now: datetime):
     return sign
 
 
-async def authenticated(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
+async def _authenticate(request: Request, services: Services, client: str | None, *,
+                       lockout_gate: bool) -> DeviceRequest:
     now = services.clock.now()
     body = await request.body()
     keyid = None
@@ -80,7 +82,13 @@ async def authenticated(request: Request, services: ServicesDep, client: ClientD
         params = parse_request_signature(request.headers, has_body=bool(body))
         keyid = params.keyid
         check_freshness(params, now=now, skew_seconds=services.settings.clock_skew_seconds)
-        door = await services.db.doors.find_one({"_id": params.keyid})
+        door = services.lockouts.door(keyid, now) if lockout_gate else None
+        from_memory = door is not None
+        if not from_memory:
+            door = await services.db.doors.find_one({"_id": keyid})
+            if repeats := services.lockouts.take_rejections(keyid):
+                await audit.record(services.db, now=now, event="lockout_rejections", outcome="refused", door=keyid,
+                                   reason="locked_out", count=repeats)
         if door is None:
             raise ApiError(401, "unknown_door", "unknown keyid")
         key = door_key(services.keyring, door)
@@ -91,10 +99,31 @@ async def authenticated(request: Request, services: ServicesDep, client: ClientD
         await audit.record(services.db, now=now, event="bad_signature", outcome="refused", door=keyid,
                            reason=refused.error, client=client, path=request.url.path)
         raise
+    if from_memory:
+        raise services.lockouts.refuse(keyid, now)
     return DeviceRequest(door, params, body, client, now)
 
 
+async def authenticated(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
+    return await _authenticate(request, services, client, lockout_gate=False)
+
+
+async def authenticated_for_codes(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
+    """For the code routes: a door this process saw locked out is refused from memory."""
+    return await _authenticate(request, services, client, lockout_gate=True)
+
+
 Device = Annotated[DeviceRequest, Depends(authenticated)]
+CodeDevice = Annotated[DeviceRequest, Depends(authenticated_for_codes)]
+
+
+@contextlib.contextmanager
+def remembering_lockouts(services: Services, dev: DeviceRequest):
+    try:
+        yield
+    except ApiError as refused:
+        services.lockouts.remember(dev.door, refused, dev.now)
+        raise
 
 
 async def remember_nonce(services: Services, dev: DeviceRequest) -> None:
@@ -131,11 +160,12 @@ async def server_time(services: ServicesDep) -> dict:
 
 @router.post("/otp/request", summary="Ask for a code: emailed to the door's people",
              openapi_extra=_signed_body(CodeRequest))
-async def request_code(dev: Device, services: ServicesDep, request: Request) -> Response:
+async def request_code(dev: CodeDevice, services: ServicesDep, request: Request) -> Response:
     await remember_nonce(services, dev)
     body = await parse_or_audit(services, dev, CodeRequest, "code_request")
-    issued = await otp.issue_code(services.db, services.keyring, services.settings, services.mailer.send,
-                                  door=dev.door, action=body.action, now=dev.now, client=dev.client)
+    with remembering_lockouts(services, dev):
+        issued = await otp.issue_code(services.db, services.keyring, services.settings, services.mailer.send,
+                                      door=dev.door, action=body.action, now=dev.now, client=dev.client)
     reply = {"status": "partial_success" if issued.delivery_error else "success",
              "challenge_id": issued.challenge_id,
              "expires_in": int((issued.expires_at - dev.now).total_seconds()),
@@ -147,17 +177,18 @@ async def request_code(dev: Device, services: ServicesDep, request: Request) -> 
 
 @router.post("/otp/verify", summary="Check a typed code; success moves the door",
              openapi_extra=_signed_body(VerifyRequest))
-async def verify_code(dev: Device, services: ServicesDep, request: Request) -> Response:
+async def verify_code(dev: CodeDevice, services: ServicesDep, request: Request) -> Response:
     # no nonce-cache write here: the challenge itself refuses a replayed verify (saves a round trip)
     body = await parse_or_audit(services, dev, VerifyRequest, "verify")
     if not is_code_format(body.code, services.settings.code_digits):
         await audit.record(services.db, now=dev.now, event="verify", outcome="refused", door=dev.door["_id"],
                            reason="invalid_input", client=dev.client)
         raise ApiError(422, "invalid_input", f"code must be {services.settings.code_digits} digits")
-    consumed = await otp.verify_code(services.db, services.keyring, services.settings, services.mailer.send,
-                                     door=dev.door, code=body.code, challenge_id=body.challenge_id,
-                                     now=dev.now, client=dev.client, nonce=dev.params.nonce)
-    return request.state.reply_signer(200, {"status": "success", "action": consumed["action"]})
+    with remembering_lockouts(services, dev):
+        action = await otp.verify_code(services.db, services.keyring, services.settings, services.mailer.send,
+                                       door=dev.door, code=body.code, challenge_id=body.challenge_id,
+                                       now=dev.now, client=dev.client, nonce=dev.params.nonce)
+    return request.state.reply_signer(200, {"status": "success", "action": action})
 
 
 @router.post("/state", summary="The device reports its lock state", openapi_extra=_signed_body(StateReport))

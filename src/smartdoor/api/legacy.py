@@ -53,7 +53,7 @@ async def verify_otp(body: VerifyOtp, services: ServicesDep, client: ClientDep, 
     if not body.otp.isascii() or not body.otp.isdigit():
         raise ApiError(400, "invalid_input", "Invalid OTP")
     try:
-        consumed = await otp.verify_code(services.db, services.keyring, services.settings, services.mailer.send,
+        action = await otp.verify_code(services.db, services.keyring, services.settings, services.mailer.send,
                                          door=door, code=body.otp, challenge_id=None, now=services.clock.now(),
                                          client=client)
     except ApiError as refused:
@@ -62,4 +62,4 @@ async def verify_otp(body: VerifyOtp, services: ServicesDep, client: ClientDep, 
         # the seed's two replies: the sketch only tells "expired" from anything else
         detail = "OTP expired" if refused.error == "expired" else "Invalid OTP"
         raise ApiError(400, refused.error, detail) from None
-    return {"status": "success", "message": "OTP verified successfully", "mode": consumed["action"]}
+    return {"status": "success", "message": "OTP verified successfully", "mode": action}

@@ -91,6 +91,9 @@ async def issue_code(db: Database, keyring: Keyring, settings: Settings, send_ma
     if superseded:
         await db.challenges.update_many({"_id": {"$in": superseded}, "status": PENDING},
                                         {"$set": {"status": "superseded", "ended_at": now}})
+    # the door remembers its pending challenge, so a verify (which reads the door anyway)
+    # knows the action without reading the challenge
+    await db.doors.update_one({"_id": door_id}, {"$set": {"pending": {"id": challenge_id, "action": action}}})
     recipients = list(dict.fromkeys([*door.get("recipients", []), *settings.recipient_list]))
     if recipients:
         delivery_error = await send_mail(mail_message.code_message(
@@ -111,8 +114,8 @@ async def issue_code(db: Database, keyring: Keyring, settings: Settings, send_ma
 
 async def verify_code(db: Database, keyring: Keyring, settings: Settings, send_mail: SendMail, *,
                       door: dict, code: str, challenge_id: str | None, now: datetime, client: str | None,
-                      nonce: str | None = None) -> dict:
-    """Consumes the challenge if `code` is right; returns it. Raises ApiError otherwise.
+                      nonce: str | None = None) -> str:
+    """Consumes the challenge if `code` is right; returns its action. Raises ApiError otherwise.
     `nonce`: the signed request's nonce; a challenge remembers the nonces of its wrong
     attempts, so a replayed verify is refused without the general nonce cache round trip."""
     door_id = door["_id"]
@@ -122,24 +125,30 @@ async def verify_code(db: Database, keyring: Keyring, settings: Settings, send_m
     except ApiError as refused:
         await audit.record(db, now=now, event="verify", outcome="refused", reason=refused.error, **base)
         raise
+    pending = door.get("pending") or {}
     if challenge_id is None:  # legacy: the door's one pending code
-        latest = await db.challenges.find_one({"door": door_id, "status": PENDING}, sort=[("created_at", -1)])
-        if latest is None:
-            await audit.record(db, now=now, event="verify", outcome="failure", reason="no_pending_code", **base)
-            raise ApiError(404, "unknown_challenge", "no code is pending for this door")
-        challenge_id = latest["_id"]
+        challenge_id = pending.get("id")
+    if challenge_id is None:
+        await audit.record(db, now=now, event="verify", outcome="failure", reason="no_pending_code", **base)
+        raise ApiError(404, "unknown_challenge", "no code is pending for this door")
+    if pending.get("id") == challenge_id:
+        action = pending["action"]
+    else:  # not the door's latest challenge (superseded, or another door's): one more read
+        other = await db.challenges.find_one({"_id": challenge_id, "door": door_id}, {"action": 1})
+        action = other["action"] if other else None
     live = {"_id": challenge_id, "door": door_id, "status": PENDING, "expires_at": {"$gt": now},
             "attempts": {"$lt": settings.max_attempts_per_code}, "seen_nonces": {"$ne": nonce}}
-    # single use: one atomic conditional update that checks and consumes together
-    consumed = await db.challenges.find_one_and_update(
-        {**live, "code_hash": keyring.hash_code(challenge_id, code)},
+    # single use: one atomic conditional update that checks and consumes together. (update_one,
+    # not find_one_and_update: the embedded server scans the whole collection for the latter.)
+    consumed = await db.challenges.update_one(
+        {**live, "action": action, "code_hash": keyring.hash_code(challenge_id, code)},
         {"$set": {"status": "used", "ended_at": now}})
-    if consumed is not None:
+    if consumed.modified_count:
         if door.get("failures") or door.get("locked_until"):
             await db.doors.update_one({"_id": door_id}, {"$set": {"failures": 0, "locked_until": None}})
-        await audit.record(db, now=now, event="verify", outcome="success", action=consumed["action"],
+        await audit.record(db, now=now, event="verify", outcome="success", action=action,
                            challenge=challenge_id, **base)
-        return consumed
+        return action
     await _refuse(db, settings, send_mail, door=door, challenge_id=challenge_id, live=live, nonce=nonce,
                   now=now, base=base)
     raise AssertionError("unreachable")
@@ -153,9 +162,11 @@ async def _refuse(db: Database, settings: Settings, send_mail: SendMail, *, door
     update: dict = {"$inc": {"attempts": 1}}
     if nonce is not None:
         update["$push"] = {"seen_nonces": nonce}
-    wrong = await db.challenges.find_one_and_update(live, update, return_document=ReturnDocument.AFTER)
-    if wrong is None:  # not a wrong code: find out why the challenge is not live
-        ch = await db.challenges.find_one({"_id": challenge_id, "door": door_id})
+    counted = await db.challenges.update_one(live, update)
+    ch = await db.challenges.find_one({"_id": challenge_id, "door": door_id})
+    if counted.modified_count and ch is not None:
+        wrong = ch
+    else:  # not a wrong code: find out why the challenge is not live
         if ch is None:
             reason, status, msg = "unknown_challenge", 404, "no such code request"
         elif nonce is not None and nonce in ch.get("seen_nonces", []):
@@ -177,9 +188,10 @@ async def _refuse(db: Database, settings: Settings, send_mail: SendMail, *, door
     events = [audit.event(now=now, event="wrong_code", outcome="failure", action=wrong["action"],
                           challenge=challenge_id, attempts_left=attempts_left, **base)]
     if attempts_left == 0:
-        await db.challenges.update_one({"_id": challenge_id, "status": PENDING},
-                                       {"$set": {"status": "burned", "ended_at": now}})
-        events.append(audit.event(now=now, event="burned", outcome="failure", challenge=challenge_id, **base))
+        burned = await db.challenges.update_one({"_id": challenge_id, "status": PENDING},
+                                                {"$set": {"status": "burned", "ended_at": now}})
+        if burned.modified_count:  # racing wrong codes: one of them records the burn
+            events.append(audit.event(now=now, event="burned", outcome="failure", challenge=challenge_id, **base))
     # the door's consecutive failures: only a success or an administrator resets them
     door_after = await db.doors.find_one_and_update({"_id": door_id}, {"$inc": {"failures": 1}},
                                                     return_document=ReturnDocument.AFTER)

@@ -34,8 +34,10 @@ async def test_parallel_wrong_codes_never_exceed_the_attempt_limit(make_harness)
         cid = (await device.request_code()).json()["challenge_id"]
         code = h.latest_code(1)
         replies = await asyncio.gather(*(device.verify(cid, wrong(code)) for _ in range(20)))
-        assert {r.json()["error"] for r in replies} == {"wrong_code", "burned"}
+        assert {r.status_code for r in replies} <= {403, 410}
+        assert {r.json()["error"] for r in replies} <= {"wrong_code", "burned"}
         assert len(await h.audit(event="wrong_code")) == 5
+        assert len(await h.audit(event="burned")) == 1
         assert (await h.db.challenges.find_one({"_id": cid}))["attempts"] == 5
 
 
@@ -106,7 +108,10 @@ async def test_hard_stop_at_100_failures_until_admin_clears(harness):
     r = await device.request_code()
     assert r.status_code == 429 and r.json()["error"] == "hard_lockout"
     assert len(await harness.audit(event="hard_lockout")) == 1
-    await clear_lockout(harness.db, door_id=device.door_id)
+    await clear_lockout(harness.db, door_id=device.door_id)  # as `smartdoor door clear-lockout` does
+    r = await device.request_code()
+    assert r.status_code == 429  # this backend remembers the lockout for up to a second
+    harness.clock.advance(1.01)
     r = await device.request_code()
     assert r.status_code == 200
     assert (await device.verify(r.json()["challenge_id"], harness.latest_code(1))).status_code == 200
@@ -125,3 +130,24 @@ async def test_five_code_requests_per_15_minutes(harness):
     assert (await device.request_code()).status_code == 200
     assert (await device.request_code()).status_code == 429
     assert len(await harness.audit(event="code_request", outcome="refused")) == 2
+
+
+async def test_locked_door_is_refused_from_memory_and_counted_once(harness):
+    device = await harness.add_door()
+    cid = (await device.request_code()).json()["challenge_id"]
+    code = harness.latest_code(1)
+    await fail(device, cid, code, 5)  # 5th: locked out for 30 s
+    audit_before = await harness.db.audit.count_documents({})
+    replies = [await device.verify(cid, code) for _ in range(20)]  # signed replies checked by verify()
+    assert {r.status_code for r in replies} == {429}
+    assert {r.json()["error"] for r in replies} == {"locked_out"}
+    assert await harness.db.audit.count_documents({}) == audit_before  # no write per rejection
+    # a state report is never refused for a lockout
+    assert (await device.post("/api/v1/state", {"state": "locked"})).status_code == 200
+    harness.clock.advance(1.5)  # the memory is re-checked against the database
+    r = await device.request_code()
+    assert r.status_code == 429 and r.json()["retry_after"] == 29
+    summary = await harness.audit(event="lockout_rejections")
+    assert [e["count"] for e in summary] == [20]
+    harness.clock.advance(29)
+    assert (await device.verify(cid, code)).json()["error"] == "burned"  # the lockout is over

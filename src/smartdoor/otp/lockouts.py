@@ -1,0 +1,58 @@
+"""A per-process memory of doors seen locked out, so hammering a locked door costs the
+database nothing: while an entry is fresh, a signed code request or verify for that door is
+answered 429 without a database read or an audit write of its own.
+
+It can only ever refuse: the database stays the truth. An entry lives `ttl_seconds` of the
+clock, so a lockout lifted by an administrator is seen at most that much later. Rejections
+answered from memory are counted and audited as one event when the door is next read."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from smartdoor.errors import ApiError
+
+MAX_ENTRIES = 10_000
+
+
+@dataclass
+class _Entry:
+    door: dict
+    error: str
+    until: datetime
+    checked_at: datetime
+    rejections: int = 0
+
+
+class LockoutMemory:
+    def __init__(self, ttl_seconds: float = 1.0) -> None:
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._entries: dict[str, _Entry] = {}
+
+    def remember(self, door: dict, refusal: ApiError, now: datetime) -> None:
+        if refusal.error not in ("locked_out", "hard_lockout") or refusal.retry_after is None:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        old = self._entries.get(door["_id"])
+        self._entries[door["_id"]] = _Entry(door, refusal.error, now + timedelta(seconds=refusal.retry_after), now,
+                                            old.rejections if old else 0)
+
+    def door(self, door_id: str, now: datetime) -> dict | None:
+        """The remembered door while its entry is fresh and its lockout lasts, else None."""
+        entry = self._entries.get(door_id)
+        if entry is None or now - entry.checked_at > self._ttl or entry.until <= now:
+            return None
+        return entry.door
+
+    def refuse(self, door_id: str, now: datetime) -> ApiError:
+        entry = self._entries[door_id]
+        entry.rejections += 1
+        return ApiError(429, entry.error, "too many wrong codes: wait before trying again",
+                        retry_after=max(1, math.ceil((entry.until - now).total_seconds())))
+
+    def take_rejections(self, door_id: str) -> int:
+        """How many rejections were answered from memory since the door was last read; forgets them."""
+        entry = self._entries.pop(door_id, None)
+        return entry.rejections if entry else 0

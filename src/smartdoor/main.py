@@ -11,6 +11,7 @@ from smartdoor import __version__
 from smartdoor.api import device, errors, health, legacy
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
+from smartdoor.api.lockout_gate import LockoutGate
 from smartdoor.clock import SystemClock
 from smartdoor.crypto import Keyring
 from smartdoor.mail.sender import Mailer, SmtpMailer
@@ -41,5 +42,6 @@ def create_app(settings: Settings | None = None, *, clock=None, mailer: Mailer |
         app.include_router(router)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LockoutGate)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost
     return app

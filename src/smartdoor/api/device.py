@@ -64,7 +64,8 @@ class DeviceRequest:
             raise ApiError(422, "invalid_input", fields[:300] or "invalid body") from None
 
 
-def _signer(key: bytes, keyid: str, request_signature: str, now: datetime):
+def reply_signer(key: bytes, keyid: str, request_signature: str, now: datetime):
+    """Makes the signed replies to one request: bound to its signature (ARCHITECTURE.md §3)."""
     def sign(status: int, payload: dict, headers: dict | None = None) -> Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
         signed = reply_headers(key=key, keyid=keyid, status=status, body=body,
@@ -73,8 +74,7 @@ def _signer(key: bytes, keyid: str, request_signature: str, now: datetime):
     return sign
 
 
-async def _authenticate(request: Request, services: Services, client: str | None, *,
-                       lockout_gate: bool) -> DeviceRequest:
+async def authenticated(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
     now = services.clock.now()
     body = await request.body()
     keyid = None
@@ -82,43 +82,29 @@ async def _authenticate(request: Request, services: Services, client: str | None
         params = parse_request_signature(request.headers, has_body=bool(body))
         keyid = params.keyid
         check_freshness(params, now=now, skew_seconds=services.settings.clock_skew_seconds)
-        door = services.lockouts.door(keyid, now) if lockout_gate else None
-        from_memory = door is not None
-        if not from_memory:
-            door = await services.db.doors.find_one({"_id": keyid})
-            if repeats := services.lockouts.take_rejections(keyid):
-                await audit.record(services.db, now=now, event="lockout_rejections", outcome="refused", door=keyid,
-                                   reason="locked_out", count=repeats)
+        door = await services.db.doors.find_one({"_id": keyid})
         if door is None:
             raise ApiError(401, "unknown_door", "unknown keyid")
         key = door_key(services.keyring, door)
-        request.state.reply_signer = _signer(key, door["_id"], request.headers["signature"], now)
+        request.state.reply_signer = reply_signer(key, door["_id"], request.headers["signature"], now)
         check_signature(params, key=key, method=request.method, path=request.url.path,
                         headers=request.headers, body=body)
     except ApiError as refused:
         await audit.record(services.db, now=now, event="bad_signature", outcome="refused", door=keyid,
                            reason=refused.error, client=client, path=request.url.path)
         raise
-    if from_memory:
-        raise services.lockouts.refuse(keyid, now)
+    if repeats := services.lockouts.take_rejections(keyid):  # refused by the lockout gate meanwhile
+        await audit.record(services.db, now=now, event="lockout_rejections", outcome="refused", door=keyid,
+                           reason="locked_out", client=client, count=repeats)
     return DeviceRequest(door, params, body, client, now)
 
 
-async def authenticated(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
-    return await _authenticate(request, services, client, lockout_gate=False)
-
-
-async def authenticated_for_codes(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
-    """For the code routes: a door this process saw locked out is refused from memory."""
-    return await _authenticate(request, services, client, lockout_gate=True)
-
-
 Device = Annotated[DeviceRequest, Depends(authenticated)]
-CodeDevice = Annotated[DeviceRequest, Depends(authenticated_for_codes)]
 
 
 @contextlib.contextmanager
 def remembering_lockouts(services: Services, dev: DeviceRequest):
+    """Lockouts this request ran into feed the lockout gate (api/lockout_gate.py)."""
     try:
         yield
     except ApiError as refused:
@@ -160,7 +146,7 @@ async def server_time(services: ServicesDep) -> dict:
 
 @router.post("/otp/request", summary="Ask for a code: emailed to the door's people",
              openapi_extra=_signed_body(CodeRequest))
-async def request_code(dev: CodeDevice, services: ServicesDep, request: Request) -> Response:
+async def request_code(dev: Device, services: ServicesDep, request: Request) -> Response:
     await remember_nonce(services, dev)
     body = await parse_or_audit(services, dev, CodeRequest, "code_request")
     with remembering_lockouts(services, dev):
@@ -177,7 +163,7 @@ async def request_code(dev: CodeDevice, services: ServicesDep, request: Request)
 
 @router.post("/otp/verify", summary="Check a typed code; success moves the door",
              openapi_extra=_signed_body(VerifyRequest))
-async def verify_code(dev: CodeDevice, services: ServicesDep, request: Request) -> Response:
+async def verify_code(dev: Device, services: ServicesDep, request: Request) -> Response:
     # no nonce-cache write here: the challenge itself refuses a replayed verify (saves a round trip)
     body = await parse_or_audit(services, dev, VerifyRequest, "verify")
     if not is_code_format(body.code, services.settings.code_digits):

@@ -104,12 +104,17 @@ Device = Annotated[DeviceRequest, Depends(authenticated)]
 
 @contextlib.contextmanager
 def remembering_lockouts(services: Services, dev: DeviceRequest):
-    """Lockouts this request ran into feed the lockout gate (api/lockout_gate.py)."""
+    """What the code engine found about the door's lockout feeds the lockout gate
+    (api/lockout_gate.py): remembered when locked out, forgotten otherwise."""
     try:
         yield
     except ApiError as refused:
-        services.lockouts.remember(dev.door, refused, dev.now)
+        if refused.error in ("locked_out", "hard_lockout"):
+            services.lockouts.remember(dev.door, refused, dev.now)
+        else:
+            services.lockouts.forget(dev.door["_id"])
         raise
+    services.lockouts.forget(dev.door["_id"])
 
 
 async def remember_nonce(services: Services, dev: DeviceRequest) -> None:

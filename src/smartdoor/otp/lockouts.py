@@ -3,7 +3,7 @@ database nothing: while an entry is fresh, a signed code request or verify for t
 answered 429 without a database read or an audit write of its own.
 
 It can only ever refuse: the database stays the truth. An entry lives `ttl_seconds` of the
-clock, so a lockout lifted by an administrator is seen at most that much later. Rejections
+clock, so a lockout lifted by an administrator is seen about that much later. Rejections
 answered from memory are counted and audited as one event when the door is next read."""
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class LockoutMemory:
         self._entries: dict[str, _Entry] = {}
 
     def remember(self, door: dict, refusal: ApiError, now: datetime) -> None:
-        if refusal.error not in ("locked_out", "hard_lockout") or refusal.retry_after is None:
+        if refusal.retry_after is None:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
@@ -40,11 +40,19 @@ class LockoutMemory:
                                             old.rejections if old else 0)
 
     def door(self, door_id: str, now: datetime) -> dict | None:
-        """The remembered door while its entry is fresh and its lockout lasts, else None."""
+        """The remembered door while its lockout lasts, else None. Once an entry is older than
+        the ttl, one request is let through to re-check the database (its outcome calls
+        remember or forget); the others meanwhile are still refused from memory."""
         entry = self._entries.get(door_id)
-        if entry is None or now - entry.checked_at > self._ttl or entry.until <= now:
+        if entry is None or entry.until <= now:
+            return None
+        if now - entry.checked_at > self._ttl:
+            entry.checked_at = now
             return None
         return entry.door
+
+    def forget(self, door_id: str) -> None:
+        self._entries.pop(door_id, None)
 
     def refuse(self, door_id: str, now: datetime) -> ApiError:
         entry = self._entries[door_id]
@@ -53,6 +61,9 @@ class LockoutMemory:
                         retry_after=max(1, math.ceil((entry.until - now).total_seconds())))
 
     def take_rejections(self, door_id: str) -> int:
-        """How many rejections were answered from memory since the door was last read; forgets them."""
-        entry = self._entries.pop(door_id, None)
-        return entry.rejections if entry else 0
+        """How many rejections were answered from memory since the last call; resets the count."""
+        entry = self._entries.get(door_id)
+        if entry is None:
+            return 0
+        count, entry.rejections = entry.rejections, 0
+        return count

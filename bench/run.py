@@ -25,13 +25,12 @@ import pstats
 import re
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 

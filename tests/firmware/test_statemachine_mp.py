@@ -365,7 +365,7 @@ def test_cancel_and_delete():
 def test_idle_timeout_30s():
     r = Rig()
     r.press("*")
-    t = r.run_until("entry")
+    r.run_until("entry")
     r.run(29999, step=1)
     assert r.state() == "entry"
     r.run(1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 
-import httpx
 import pytest
 
 from doorlogic import httpsig

@@ -10,7 +10,7 @@ from smartdoor.clock import FakeClock
 from smartdoor.main import create_app
 from smartdoor.settings import Settings
 from smartdoor.store import embedded
-from tests.conftest import TEST_SECRET_KEY, SignedDevice, build_settings, running_app
+from tests.conftest import TEST_SECRET_KEY, build_settings, running_app
 
 
 async def test_root_and_health(harness):

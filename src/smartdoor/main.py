@@ -1,6 +1,7 @@
 """create_app() builds the app and mounts the routers; nothing else lives here."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 
@@ -15,6 +16,7 @@ from smartdoor.api.lockout_gate import LockoutGate
 from smartdoor.clock import SystemClock
 from smartdoor.crypto import Keyring
 from smartdoor.mail.sender import Mailer, SmtpMailer
+from smartdoor.otp import service as otp_service
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
 
@@ -29,7 +31,13 @@ def create_app(settings: Settings | None = None, *, clock=None, mailer: Mailer |
             app.state.services = Services(settings=settings, db=db, keyring=Keyring(settings.master_key()),
                                           mailer=mailer or SmtpMailer(settings), clock=clock or SystemClock())
             app.state.started = time.monotonic()
-            yield
+            sweeper = asyncio.create_task(otp_service.expiry_sweeper(db, app.state.services.clock))
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
     app = FastAPI(title="Smart Door", version=__version__, lifespan=lifespan,
                   description="One-time-code door lock backend. Device API: signed with RFC 9421 hmac-sha256.")

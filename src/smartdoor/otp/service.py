@@ -2,6 +2,8 @@
 processes; every function takes `now` so expiry and lockouts are testable without sleeping."""
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -9,6 +11,7 @@ from email.message import EmailMessage
 from typing import Awaitable, Callable
 
 from pymongo import ReturnDocument
+from pymongo.errors import PyMongoError
 
 from smartdoor.audit import service as audit
 from smartdoor.crypto import Keyring
@@ -19,6 +22,7 @@ from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
 PENDING = "pending"
+log = logging.getLogger(__name__)
 KEEP_CHALLENGES = timedelta(days=1)  # TTL clean-up; the audit keeps the history
 
 SendMail = Callable[[EmailMessage], Awaitable[str | None]]
@@ -231,3 +235,29 @@ async def _notify_lockout(settings: Settings, send_mail: SendMail, *, door: dict
         wait_seconds=wait, now=now))
     events.append(audit.event(now=now, event="lockout_notice", outcome="failure" if error else "success",
                               reason=error, **base))
+
+
+async def expire_overdue(db: Database, *, now: datetime, limit: int = 500) -> int:
+    """Marks pending codes past their expiry as expired and audits each once (a conditional
+    update per code, so several backend processes sweeping at once never double-count)."""
+    overdue = await db.challenges.find({"status": PENDING, "expires_at": {"$lte": now}},
+                                       {"door": 1, "action": 1}).limit(limit).to_list()
+    events = []
+    for ch in overdue:
+        marked = await db.challenges.update_one({"_id": ch["_id"], "status": PENDING},
+                                                {"$set": {"status": "expired", "ended_at": now}})
+        if marked.modified_count:
+            events.append(audit.event(now=now, event="expiry", outcome="info", door=ch["door"], action=ch["action"],
+                                      reason="not used in time", challenge=ch["_id"]))
+    await audit.record_many(db, events)
+    return len(events)
+
+
+async def expiry_sweeper(db: Database, clock, *, every_seconds: float = 30) -> None:
+    """Runs for the app's lifetime: codes nobody typed in time still get their audit event."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await expire_overdue(db, now=clock.now())
+        except PyMongoError as exc:  # a database outage must not end the sweeper
+            log.warning("expiry sweep failed: %s", type(exc).__name__)

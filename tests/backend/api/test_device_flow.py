@@ -139,3 +139,17 @@ async def test_challenge_survives_restart(make_harness):
         again = SignedDevice(second.http, door_id, key, second.clock)
         r = await again.verify(cid, code)
         assert r.json() == {"status": "success", "action": "unlock"}
+
+
+async def test_unused_codes_get_an_expiry_event(harness):
+    from smartdoor.otp.service import expire_overdue
+    device = await harness.add_door()
+    cid = (await device.request_code()).json()["challenge_id"]
+    assert await expire_overdue(harness.db, now=harness.clock.now()) == 0
+    harness.clock.advance(120)
+    assert await expire_overdue(harness.db, now=harness.clock.now()) == 1
+    assert await expire_overdue(harness.db, now=harness.clock.now()) == 0  # once only
+    [event] = await harness.audit(event="expiry")
+    assert event["challenge"] == cid and event["action"] == "unlock" and event["door"] == device.door_id
+    r = await device.verify(cid, harness.latest_code(1))
+    assert r.status_code == 410 and r.json()["error"] == "expired"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from smartdoor.store import embedded
 from tests.conftest import TEST_SECRET_KEY
 
 SMARTDOOR = [sys.executable, "-m", "smartdoor.cli"]
@@ -34,7 +35,16 @@ def run(env, *args, check=True):
     return p
 
 
-def test_door_lifecycle_and_audit(env):
+@pytest.fixture
+def running_db(env):
+    """An embedded database already running on DATA_DIR (as a server would hold it): every
+    command below shares it instead of starting its own, which also keeps this test quick."""
+    server = embedded.start_or_share(Path(env["DATA_DIR"]))
+    yield server
+    server.stop()
+
+
+def test_door_lifecycle_and_audit(env, running_db):
     out = run(env, "door", "add", "Front door", "--recipient", "a@example.com", "--recipient", "b@example.com",
               "--json").stdout
     door = json.loads(out)  # exactly one JSON object

@@ -14,8 +14,8 @@ FIELDS = ("at", "event", "outcome", "door", "action", "reason", "client")
 async def record(db: Database, *, now: datetime, event: str, outcome: str, door: str | None = None,
                  action: str | None = None, reason: str | None = None, client: str | None = None,
                  **details) -> None:
-    await db.audit.insert_one({"at": now, "event": event, "outcome": outcome, "door": door,
-                               "action": action, "reason": reason, "client": client, **details})
+    await db.append_audit([{"at": now, "event": event, "outcome": outcome, "door": door,
+                            "action": action, "reason": reason, "client": client, **details}])
 
 
 def event(*, now: datetime, event: str, outcome: str, door: str | None = None, action: str | None = None,
@@ -26,7 +26,7 @@ def event(*, now: datetime, event: str, outcome: str, door: str | None = None, a
 
 async def record_many(db: Database, events: list[dict]) -> None:
     if events:
-        await db.audit.insert_many(events)
+        await db.append_audit(events)
 
 
 async def query(db: Database, *, door: str | None = None, since: datetime | None = None,

@@ -1,11 +1,13 @@
 """The one database handle: AsyncMongoClient, collections and their indexes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
+from smartdoor.store.group_commit import GroupWriter
 
 DB_NAME = "smart_door"
 
@@ -14,6 +16,7 @@ DB_NAME = "smart_door"
 class Database:
     client: AsyncMongoClient
     db: AsyncDatabase
+    _audit_writer: GroupWriter | None = field(default=None, repr=False)
 
     @property
     def doors(self) -> AsyncCollection:
@@ -30,6 +33,11 @@ class Database:
     @property
     def audit(self) -> AsyncCollection:
         return self.db["audit"]
+
+    async def append_audit(self, events: list[dict]) -> None:
+        if self._audit_writer is None:
+            self._audit_writer = GroupWriter(self.audit)
+        await self._audit_writer.write(events)
 
     async def ensure_indexes(self) -> None:
         # create_index is idempotent: safe at every start-up

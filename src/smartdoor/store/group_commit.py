@@ -1,0 +1,38 @@
+"""Group commit for an append-only collection: documents written by concurrent requests go to
+the database in one insert_many. Each caller still waits until its own documents are stored
+(or gets the error), so nothing is acknowledged before it is written; under load the database
+sees one command where it would see one per request."""
+from __future__ import annotations
+
+import asyncio
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+
+class GroupWriter:
+    def __init__(self, collection: AsyncCollection) -> None:
+        self._collection = collection
+        self._queue: list[tuple[list[dict], asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
+
+    async def write(self, docs: list[dict]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((docs, done))
+        if self._drainer is None or self._drainer.done():
+            # a task of its own: a caller that goes away must not cancel the others' write
+            self._drainer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._collection.insert_many([d for docs, _ in batch for d in docs], ordered=True)
+            except Exception as exc:  # each caller gets the error, as it would from its own insert
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

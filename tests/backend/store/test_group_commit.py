@@ -1,0 +1,52 @@
+"""Group commit of audit events against the embedded database."""
+from __future__ import annotations
+
+import asyncio
+
+from pymongo import monitoring
+
+from smartdoor.store.database import connect
+
+
+class Inserts(monitoring.CommandListener):
+    def __init__(self):
+        self.count = 0
+
+    def started(self, event):
+        if event.command_name == "insert":
+            self.count += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+async def test_concurrent_events_share_inserts_and_all_are_stored(mongo_uri):
+    listener = Inserts()
+    db = connect(mongo_uri, db_name="t_group_commit", event_listeners=[listener])
+    try:
+        await db.append_audit([{"n": -1}])  # warm the connection
+        listener.count = 0
+        await asyncio.gather(*(db.append_audit([{"n": i}, {"n": i, "part": 2}]) for i in range(50)))
+        assert await db.audit.count_documents({"n": {"$gte": 0}}) == 100  # every event stored
+        assert listener.count < 50  # fewer commands than writers
+        # each caller returns only once its own events are stored
+        await db.append_audit([{"n": "last"}])
+        assert await db.audit.find_one({"n": "last"}) is not None
+    finally:
+        await db.client.drop_database("t_group_commit")
+        await db.close()
+
+
+async def test_a_failed_write_reaches_every_waiter(mongo_uri):
+    db = connect(mongo_uri, db_name="t_group_commit_fail")
+    try:
+        await db.append_audit([{"_id": 1}])
+        results = await asyncio.gather(db.append_audit([{"_id": 1}]), db.append_audit([{"_id": 2}]),
+                                       return_exceptions=True)
+        assert any(isinstance(r, Exception) for r in results)
+    finally:
+        await db.client.drop_database("t_group_commit_fail")
+        await db.close()

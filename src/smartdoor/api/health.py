@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/")
-async def root(services: ServicesDep) -> dict:
+async def root() -> dict:
     return {"message": "Smart Door OTP API", "status": "running", "version": __version__, "docs": "/docs"}
 
 

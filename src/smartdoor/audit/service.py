@@ -14,11 +14,11 @@ FIELDS = ("at", "event", "outcome", "door", "action", "reason", "client")
 async def record(db: Database, *, now: datetime, event: str, outcome: str, door: str | None = None,
                  action: str | None = None, reason: str | None = None, client: str | None = None,
                  **details) -> None:
-    await db.append_audit([{"at": now, "event": event, "outcome": outcome, "door": door,
-                            "action": action, "reason": reason, "client": client, **details}])
+    await record_many(db, [entry(now=now, event=event, outcome=outcome, door=door, action=action,
+                                 reason=reason, client=client, **details)])
 
 
-def event(*, now: datetime, event: str, outcome: str, door: str | None = None, action: str | None = None,
+def entry(*, now: datetime, event: str, outcome: str, door: str | None = None, action: str | None = None,
           reason: str | None = None, client: str | None = None, **details) -> dict:
     return {"at": now, "event": event, "outcome": outcome, "door": door, "action": action,
             "reason": reason, "client": client, **details}

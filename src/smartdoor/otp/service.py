@@ -105,11 +105,11 @@ async def issue_code(db: Database, keyring: Keyring, settings: Settings, send_ma
             code=code, expires_at=expires_at))
     else:
         delivery_error = "no recipients configured"
-    events = [audit.event(now=now, event="superseded", outcome="info", door=door_id, challenge=c)
+    events = [audit.entry(now=now, event="superseded", outcome="info", door=door_id, challenge=c)
               for c in superseded]
-    events.append(audit.event(now=now, event="code_request", outcome="success", door=door_id, action=action,
+    events.append(audit.entry(now=now, event="code_request", outcome="success", door=door_id, action=action,
                               client=client, challenge=challenge_id))
-    events.append(audit.event(now=now, event="mail_delivery", outcome="failure" if delivery_error else "success",
+    events.append(audit.entry(now=now, event="mail_delivery", outcome="failure" if delivery_error else "success",
                               door=door_id, action=action, reason=delivery_error, challenge=challenge_id,
                               recipients=len(recipients)))
     await audit.record_many(db, events)
@@ -189,13 +189,13 @@ async def _refuse(db: Database, settings: Settings, send_mail: SendMail, *, door
         raise ApiError(status, reason, msg)
 
     attempts_left = max(0, settings.max_attempts_per_code - wrong["attempts"])
-    events = [audit.event(now=now, event="wrong_code", outcome="failure", action=wrong["action"],
+    events = [audit.entry(now=now, event="wrong_code", outcome="failure", action=wrong["action"],
                           challenge=challenge_id, attempts_left=attempts_left, **base)]
     if attempts_left == 0:
         burned = await db.challenges.update_one({"_id": challenge_id, "status": PENDING},
                                                 {"$set": {"status": "burned", "ended_at": now}})
         if burned.modified_count:  # racing wrong codes: one of them records the burn
-            events.append(audit.event(now=now, event="burned", outcome="failure", challenge=challenge_id, **base))
+            events.append(audit.entry(now=now, event="burned", outcome="failure", challenge=challenge_id, **base))
     # the door's consecutive failures: only a success or an administrator resets them
     door_after = await db.doors.find_one_and_update({"_id": door_id}, {"$inc": {"failures": 1}},
                                                     return_document=ReturnDocument.AFTER)
@@ -203,13 +203,13 @@ async def _refuse(db: Database, settings: Settings, send_mail: SendMail, *, door
     error: ApiError
     if failures >= settings.hard_lockout_failures:
         await db.doors.update_one({"_id": door_id}, {"$set": {"hard_locked": True}})
-        events.append(audit.event(now=now, event="hard_lockout", outcome="failure", failures=failures, **base))
+        events.append(audit.entry(now=now, event="hard_lockout", outcome="failure", failures=failures, **base))
         error = ApiError(429, "hard_lockout", "too many wrong codes: an administrator must clear this door",
                          retry_after=3600)
     elif wait := lockout_seconds(failures, per_lockout=settings.failures_per_lockout,
                                  base=settings.lockout_base_seconds, maximum=settings.lockout_max_seconds):
         await db.doors.update_one({"_id": door_id}, {"$set": {"locked_until": now + timedelta(seconds=wait)}})
-        events.append(audit.event(now=now, event="lockout", outcome="failure", failures=failures,
+        events.append(audit.entry(now=now, event="lockout", outcome="failure", failures=failures,
                                   wait_seconds=wait, **base))
         error = ApiError(429, "locked_out", "too many wrong codes: wait before trying again", retry_after=wait)
         first = await db.doors.update_one({"_id": door_id, "lockout_notified": {"$ne": True}},
@@ -233,7 +233,7 @@ async def _notify_lockout(settings: Settings, send_mail: SendMail, *, door: dict
     error = await send_mail(mail_message.lockout_message(
         sender=settings.mail_from, to=recipients, door_name=door["name"], failures=failures,
         wait_seconds=wait, now=now))
-    events.append(audit.event(now=now, event="lockout_notice", outcome="failure" if error else "success",
+    events.append(audit.entry(now=now, event="lockout_notice", outcome="failure" if error else "success",
                               reason=error, **base))
 
 
@@ -247,7 +247,7 @@ async def expire_overdue(db: Database, *, now: datetime, limit: int = 500) -> in
         marked = await db.challenges.update_one({"_id": ch["_id"], "status": PENDING},
                                                 {"$set": {"status": "expired", "ended_at": now}})
         if marked.modified_count:
-            events.append(audit.event(now=now, event="expiry", outcome="info", door=ch["door"], action=ch["action"],
+            events.append(audit.entry(now=now, event="expiry", outcome="info", door=ch["door"], action=ch["action"],
                                       reason="not used in time", challenge=ch["_id"]))
     await audit.record_many(db, events)
     return len(events)

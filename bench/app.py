@@ -2,6 +2,7 @@
 `smartdoor serve`, plus one trivial route whose req/s is the ceiling for everything else.
 
 Run by bench/run.py as `python -m uvicorn --factory --app-dir bench app:make_app`."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

@@ -11,12 +11,13 @@ One run starts the embedded database (or uses MONGO_URL), an SMTP sink and the r
 and prints them in one table with the targets and the machine. Everything stops by itself.
 See bench/RESULTS.md for what each figure means.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import collections
+import cProfile
 import io
 import json
 import os
@@ -31,7 +32,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -76,7 +77,7 @@ class Conn:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, port: int) -> "Conn":
+    async def open(cls, port: int) -> Conn:
         reader, writer = await asyncio.open_connection(HOST, port)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(reader, writer)
@@ -123,8 +124,13 @@ def signed_post(door: Door, path: str, payload: dict, port: int) -> tuple[bytes,
     and its Signature header (the reply must be bound to it)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     signed = httpsig.sign_request(door.key, door.id, "POST", path, body, int(time.time()), secrets.token_hex(16))
-    lines = [f"POST {path} HTTP/1.1", f"Host: {HOST}:{port}", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in signed.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {HOST}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in signed.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body, signed["Signature"]
 
 
@@ -133,6 +139,7 @@ def reply_ok(door: Door, status: int, headers: dict, body: bytes, request_signat
 
 
 # ---------------------------------------------------------------- CPU accounting per process
+
 
 def _proc_ticks(pid: int) -> int:
     try:
@@ -170,6 +177,7 @@ def rss_kib(pid: int | None) -> tuple[int, int] | None:
         return None
     try:
         import psutil  # optional
+
         info = psutil.Process(pid).memory_info()
         return info.rss // 1024, getattr(info, "peak_wset", 0) // 1024 or _status_kib(pid, "VmHWM")
     except ImportError:
@@ -185,9 +193,10 @@ def _status_kib(pid: int, name: str) -> int:
 
 # ---------------------------------------------------------------- the measured phases
 
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))]
 
 
 async def timed_load(pool: list[Conn], make, seconds: float, check) -> dict:
@@ -212,8 +221,15 @@ async def timed_load(pool: list[Conn], make, seconds: float, check) -> dict:
     await asyncio.gather(*(worker(c) for c in pool))
     elapsed = time.perf_counter() - t0
     n = sum(statuses.values())
-    return {"requests": n, "seconds": elapsed, "rps": n / elapsed, "statuses": dict(statuses), "bad": bad,
-            "p50_ms": pct(latencies, 50) * 1e3, "p99_ms": pct(latencies, 99) * 1e3}
+    return {
+        "requests": n,
+        "seconds": elapsed,
+        "rps": n / elapsed,
+        "statuses": dict(statuses),
+        "bad": bad,
+        "p50_ms": pct(latencies, 50) * 1e3,
+        "p99_ms": pct(latencies, 99) * 1e3,
+    }
 
 
 async def ceiling(port: int, seconds: float, meter: CpuMeter) -> dict:
@@ -266,10 +282,10 @@ def codes_from_sink(sink, doors: list[Door], since: datetime) -> None:
 
 
 async def request_codes(pool: list[Conn], doors: list[Door], port: int, sink) -> None:
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     reqs = [signed_post(d, REQUEST_PATH, {"action": "unlock"}, port) for d in doors]
     replies = await asyncio.gather(*(c.roundtrip(r[0], want_headers=True) for c, r in zip(pool, reqs)))
-    for d, (data, sig), (status, headers, body) in zip(doors, reqs, replies):
+    for d, (_data, sig), (status, headers, body) in zip(doors, reqs, replies):
         if status != 200 or not reply_ok(d, status, headers, body, sig):
             raise RuntimeError(f"code request for {d.name}: HTTP {status} {body[:200]!r}")
         reply = json.loads(body)
@@ -299,8 +315,11 @@ async def verify_bursts(port: int, doors: list[Door], sink, rounds: int, meter: 
                 t = time.perf_counter()
                 status, headers, body = await conn.roundtrip(data, want_headers=True)
                 latencies.append(time.perf_counter() - t)
-                if status != 200 or not reply_ok(door, status, headers, body, sig) \
-                        or json.loads(body).get("status") != "success":
+                if (
+                    status != 200
+                    or not reply_ok(door, status, headers, body, sig)
+                    or json.loads(body).get("status") != "success"
+                ):
                     failures[status] += 1
 
             start = meter.snap()
@@ -314,11 +333,19 @@ async def verify_bursts(port: int, doors: list[Door], sink, rounds: int, meter: 
     finally:
         close_pool(pool)
     n = len(latencies)
-    return {"verifies": n, "failures": dict(failures), "verify_seconds": verify_time, "rps": n / verify_time,
-            "p50_ms": pct(latencies, 50) * 1e3, "p99_ms": pct(latencies, 99) * 1e3,
-            "max_ms": max(latencies) * 1e3, "first_round_rps": per_round[0], "last_round_rps": per_round[-1],
-            "cycles_per_s": n / (time.perf_counter() - t_all),
-            "cpu": {k: v / verify_time for k, v in cpu_acc.items()}}
+    return {
+        "verifies": n,
+        "failures": dict(failures),
+        "verify_seconds": verify_time,
+        "rps": n / verify_time,
+        "p50_ms": pct(latencies, 50) * 1e3,
+        "p99_ms": pct(latencies, 99) * 1e3,
+        "max_ms": max(latencies) * 1e3,
+        "first_round_rps": per_round[0],
+        "last_round_rps": per_round[-1],
+        "cycles_per_s": n / (time.perf_counter() - t_all),
+        "cpu": {k: v / verify_time for k, v in cpu_acc.items()},
+    }
 
 
 async def single_door_latency(port: int, door: Door, sink, n: int) -> dict:
@@ -348,8 +375,9 @@ async def lockout_load(port: int, door: Door, sink, seconds: float, meter: CpuMe
         await request_codes(pool[:1], [door], port, sink)
         seen = []
         for _ in range(5):  # five wrong codes: the fifth locks the door out
-            data, _sig = signed_post(door, VERIFY_PATH, {"challenge_id": door.challenge,
-                                                         "code": wrong_code(door.code)}, port)
+            data, _sig = signed_post(
+                door, VERIFY_PATH, {"challenge_id": door.challenge, "code": wrong_code(door.code)}, port
+            )
             seen.append((await pool[0].roundtrip(data))[0])
         if seen[-1] != 429:
             raise RuntimeError(f"door not locked out after five wrong codes: {seen}")
@@ -375,10 +403,11 @@ async def probe_find_and_modify(db) -> dict:
     whether the database's cost per command grows with the collection (it should not)."""
     ids = [c["_id"] for c in await db.challenges.find({}, {"_id": 1}).limit(20).to_list()]
     out = {"challenges": await db.challenges.count_documents({})}
-    for name, op in (("find_one", lambda i: db.challenges.find_one({"_id": i})),
-                     ("update_one", lambda i: db.challenges.update_one({"_id": i}, {"$set": {"probe": 1}})),
-                     ("find_one_and_update", lambda i: db.challenges.find_one_and_update(
-                         {"_id": i}, {"$set": {"probe": 2}}))):
+    for name, op in (
+        ("find_one", lambda i: db.challenges.find_one({"_id": i})),
+        ("update_one", lambda i: db.challenges.update_one({"_id": i}, {"$set": {"probe": 1}})),
+        ("find_one_and_update", lambda i: db.challenges.find_one_and_update({"_id": i}, {"$set": {"probe": 2}})),
+    ):
         t = time.perf_counter()
         for i in ids:
             await op(i)
@@ -387,6 +416,7 @@ async def probe_find_and_modify(db) -> dict:
 
 
 # ---------------------------------------------------------------- round trips, in-process
+
 
 class CommandCounter(monitoring.CommandListener):
     def __init__(self) -> None:
@@ -416,19 +446,24 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=(HOST, 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://door.test") as http:
-            d, secret = await create_door(db, keyring, name=f"rt-{uuid.uuid4().hex[:8]}",
-                                          recipients=[f"rt-{uuid.uuid4().hex[:8]}@bench.test"],
-                                          now=datetime.now(timezone.utc))
+            d, secret = await create_door(
+                db,
+                keyring,
+                name=f"rt-{uuid.uuid4().hex[:8]}",
+                recipients=[f"rt-{uuid.uuid4().hex[:8]}@bench.test"],
+                now=datetime.now(UTC),
+            )
             door = Door(d["_id"], bytes.fromhex(secret), d["name"], d["recipients"][0])
 
             async def post(path, payload):
                 body = json.dumps(payload, separators=(",", ":")).encode()
-                headers = httpsig.sign_request(door.key, door.id, "POST", path, body, int(time.time()),
-                                               secrets.token_hex(16))
+                headers = httpsig.sign_request(
+                    door.key, door.id, "POST", path, body, int(time.time()), secrets.token_hex(16)
+                )
                 return await http.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
 
             async def code():
-                since = datetime.now(timezone.utc)
+                since = datetime.now(UTC)
                 counter.recording, counter.commands = True, []
                 r = await post(REQUEST_PATH, {"action": "unlock"})
                 counter.recording = False
@@ -478,6 +513,7 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
 
 # ---------------------------------------------------------------- set-up
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -490,18 +526,40 @@ def machine() -> dict:
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "os": f"{platform.system()} {platform.release()}",
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "loadavg_before": os.getloadavg()[0]}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "loadavg_before": os.getloadavg()[0],
+    }
 
 
 def start_server(env: dict, port: int, workdir: Path) -> subprocess.Popen:
-    logfile = open(workdir / "server.log", "wb")
+    logfile = open(workdir / "server.log", "wb")  # noqa: SIM115 (the child writes it; closed after Popen)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH_DIR), "app:make_app",
-         "--host", HOST, "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=workdir, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "--app-dir",
+            str(BENCH_DIR),
+            "app:make_app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=workdir,
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     logfile.close()
     deadline = time.monotonic() + 30
     while True:
@@ -529,6 +587,7 @@ def stop_process(proc: subprocess.Popen | None) -> None:
 
 # ---------------------------------------------------------------- report
 
+
 def fmt_cpu(cpu: dict) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
 
@@ -540,27 +599,48 @@ def report(r: dict) -> str:
     srv_rss, srv_hwm = r["rss"]["server"]
     rows = [
         ("ceiling: GET /bench/ping, 50 conns", f"{c:,.0f} req/s", "-", "1.00x", ""),
-        ("  same with an httpx client", f"{r['ceiling_httpx']['rps']:,.0f} req/s", "-",
-         f"{r['ceiling_httpx']['rps'] / c:.2f}x", "(client-bound)"),
+        (
+            "  same with an httpx client",
+            f"{r['ceiling_httpx']['rps']:,.0f} req/s",
+            "-",
+            f"{r['ceiling_httpx']['rps'] / c:.2f}x",
+            "(client-bound)",
+        ),
         ("signed verify, 50 doors at once", f"{v['rps']:,.0f} req/s", "-", f"{v['rps'] / c:.2f}x", ""),
         ("  verify latency p50", f"{v['p50_ms']:.1f} ms", "-", "", ""),
-        ("  verify latency p99", f"{v['p99_ms']:.1f} ms", "< 50 ms", "",
-         "met" if v["p99_ms"] < 50 else "MISSED"),
+        ("  verify latency p99", f"{v['p99_ms']:.1f} ms", "< 50 ms", "", "met" if v["p99_ms"] < 50 else "MISSED"),
         ("  one door alone, p50 (fresh DB)", f"{r['single_before']['p50_ms']:.1f} ms", "-", "", ""),
-        (f"  one door alone, p50 ({r['single']['challenges']} challenges)", f"{r['single']['p50_ms']:.1f} ms", "-", "", ""),
-        ("429 rejections during a lockout", f"{lk['rps']:,.0f} req/s", ">= 0.70x ceiling", f"{lk['rps'] / c:.2f}x",
-         "met" if lk["rps"] >= 0.7 * c else "MISSED"),
+        (
+            f"  one door alone, p50 ({r['single']['challenges']} challenges)",
+            f"{r['single']['p50_ms']:.1f} ms",
+            "-",
+            "",
+            "",
+        ),
+        (
+            "429 rejections during a lockout",
+            f"{lk['rps']:,.0f} req/s",
+            ">= 0.70x ceiling",
+            f"{lk['rps'] / c:.2f}x",
+            "met" if lk["rps"] >= 0.7 * c else "MISSED",
+        ),
         ("DB round trips per successful verify", f"{rt_max}", "<= 3", "", "met" if rt_max <= 3 else "MISSED"),
         ("DB round trips per 429 (locked out)", f"{len(rt['locked_out'])}", "-", "", ""),
         ("server RSS after the run (peak)", f"{srv_rss / 1024:.0f} MiB ({srv_hwm / 1024:.0f})", "-", "", ""),
     ]
     if r["rss"].get("database"):
-        rows.append(("embedded DB RSS after the run (peak)",
-                     f"{r['rss']['database'][0] / 1024:.0f} MiB ({r['rss']['database'][1] / 1024:.0f})", "-", "", ""))
-    widths = [max(len(row[i]) for row in rows + [("figure", "value", "target", "/ceiling", "")]) for i in range(5)]
+        rows.append(
+            (
+                "embedded DB RSS after the run (peak)",
+                f"{r['rss']['database'][0] / 1024:.0f} MiB ({r['rss']['database'][1] / 1024:.0f})",
+                "-",
+                "",
+                "",
+            )
+        )
+    widths = [max(len(row[i]) for row in [*rows, ("figure", "value", "target", "/ceiling", "")]) for i in range(5)]
     head = ("figure", "value", "target", "/ceiling", "")
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(),
-             "  ".join("-" * w for w in widths[:4])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), "  ".join("-" * w for w in widths[:4])]
     lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in rows]
     m = r["machine"]
     lines += [
@@ -570,7 +650,9 @@ def report(r: dict) -> str:
         f"database: {r['database']}; server: uvicorn {r['uvicorn']} (1 worker, asyncio loop, h11), "
         f"bench settings {', '.join(f'{k}={v}' for k, v in BENCH_OVERRIDES.items())}",
         f"verify: {v['verifies']} verifies in {r['rounds']} rounds of 50, {sum(v['failures'].values())} not "
-        f"successful {v['failures'] or ''}; max {v['max_ms']:.1f} ms; first round {v['first_round_rps']:.0f} req/s, last round {v['last_round_rps']:.0f} req/s; full request+mail+verify cycles "
+        f"successful {v['failures'] or ''}; max {v['max_ms']:.1f} ms; "
+        f"first round {v['first_round_rps']:.0f} req/s, last round {v['last_round_rps']:.0f} req/s; "
+        f"full request+mail+verify cycles "
         f"{v['cycles_per_s']:.0f}/s",
         f"lockout: five wrong codes -> {lk['wrong_code_statuses']}; then {lk['requests']} verifies in "
         f"{lk['seconds']:.1f} s, statuses {lk['statuses']}, {lk['bad']} not a signed 429 with Retry-After; "
@@ -593,8 +675,9 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-async def measure(args, port: int, settings: Settings, sink, db_pid: int | None, server_pid: int,
-                  results: dict) -> None:
+async def measure(
+    args, port: int, settings: Settings, sink, db_pid: int | None, server_pid: int, results: dict
+) -> None:
     meter = CpuMeter({"server": server_pid, "db": db_pid, "bench": os.getpid()})
     db = connect(settings.mongo_url, db_name=settings.mongo_db)
     keyring = Keyring(settings.master_key())
@@ -603,8 +686,9 @@ async def measure(args, port: int, settings: Settings, sink, db_pid: int | None,
         doors = []
         run = uuid.uuid4().hex[:6]
         for i in range(CONCURRENCY + 1):
-            d, secret = await create_door(db, keyring, name=f"bench-{run}-{i}", recipients=[f"door{i}-{run}@bench.test"],
-                                          now=datetime.now(timezone.utc))
+            d, secret = await create_door(
+                db, keyring, name=f"bench-{run}-{i}", recipients=[f"door{i}-{run}@bench.test"], now=datetime.now(UTC)
+            )
             doors.append(Door(d["_id"], bytes.fromhex(secret), d["name"], d["recipients"][0]))
         verify_doors, locked_door = doors[:CONCURRENCY], doors[CONCURRENCY]
 
@@ -618,8 +702,10 @@ async def measure(args, port: int, settings: Settings, sink, db_pid: int | None,
         results["single_before"]["challenges"] = await db.challenges.count_documents({})
         log(f"2/5 signed verify: {args.rounds} rounds of {CONCURRENCY} doors")
         results["verify"] = await verify_bursts(port, verify_doors, sink, args.rounds, meter)
-        log(f"    {results['verify']['rps']:,.0f} req/s, p50 {results['verify']['p50_ms']:.1f} ms, "
-            f"p99 {results['verify']['p99_ms']:.1f} ms")
+        log(
+            f"    {results['verify']['rps']:,.0f} req/s, p50 {results['verify']['p50_ms']:.1f} ms, "
+            f"p99 {results['verify']['p99_ms']:.1f} ms"
+        )
         results["single"] = await single_door_latency(port, verify_doors[0], sink, 20)
         results["single"]["challenges"] = await db.challenges.count_documents({})
 
@@ -639,8 +725,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each timed load phase")
     parser.add_argument("--rounds", type=int, default=20, help="verify rounds of 50 doors (<= 95)")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="also cProfile N verifies of the in-process app and print the top functions")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also cProfile N verifies of the in-process app and print the top functions",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 95:
@@ -649,6 +740,7 @@ def main() -> int:
     t_start = time.monotonic()
     results: dict = {"machine": machine(), "rounds": args.rounds}
     import uvicorn
+
     results["uvicorn"] = uvicorn.__version__
 
     workdir = Path(tempfile.mkdtemp(prefix="smartdoor-bench-"))
@@ -665,19 +757,41 @@ def main() -> int:
             results["database"] = "embedded SecantusDB (its own process)"
         controller, sink = start_sink(HOST)
         port = free_port()
-        values = {"MONGO_URL": mongo_url, "MONGO_DB": db_name, "SECRET_KEY": secrets.token_hex(32),
-                  "DATA_DIR": str(workdir / "data"), "MAIL_SERVER": HOST, "MAIL_PORT": str(controller.port),
-                  "MAIL_STARTTLS": "false", "MAIL_SSL_TLS": "false", "MAIL_USERNAME": "", "RECIPIENTS": "",
-                  "MAIL_FROM": "door@bench.test", "LEGACY_API": "false", "DEMO_MODE": "false", "CORS_ORIGINS": "",
-                  **BENCH_OVERRIDES}
+        values = {
+            "MONGO_URL": mongo_url,
+            "MONGO_DB": db_name,
+            "SECRET_KEY": secrets.token_hex(32),
+            "DATA_DIR": str(workdir / "data"),
+            "MAIL_SERVER": HOST,
+            "MAIL_PORT": str(controller.port),
+            "MAIL_STARTTLS": "false",
+            "MAIL_SSL_TLS": "false",
+            "MAIL_USERNAME": "",
+            "RECIPIENTS": "",
+            "MAIL_FROM": "door@bench.test",
+            "LEGACY_API": "false",
+            "DEMO_MODE": "false",
+            "CORS_ORIGINS": "",
+            **BENCH_OVERRIDES,
+        }
         log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker, log level warning")
         server = start_server({**os.environ, **values}, port, workdir)
         settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
-        asyncio.run(measure(args, port, settings, sink,
-                            db_server.process.pid if db_server and db_server.process else None,
-                            server.pid, results))
-        results["rss"] = {"server": rss_kib(server.pid),
-                          "database": rss_kib(db_server.process.pid) if db_server and db_server.process else None}
+        asyncio.run(
+            measure(
+                args,
+                port,
+                settings,
+                sink,
+                db_server.process.pid if db_server and db_server.process else None,
+                server.pid,
+                results,
+            )
+        )
+        results["rss"] = {
+            "server": rss_kib(server.pid),
+            "database": rss_kib(db_server.process.pid) if db_server and db_server.process else None,
+        }
         log("5/5 RSS read; stopping everything")
     finally:
         stop_process(server)
@@ -687,15 +801,19 @@ def main() -> int:
             db_server.stop()
         elif mongo_url and os.environ.get("MONGO_URL"):
             from pymongo import MongoClient
+
             with MongoClient(mongo_url, serverSelectionTimeoutMS=2000) as c:
                 c.drop_database(db_name)
         import shutil
+
         shutil.rmtree(workdir, ignore_errors=True)
     results["run_seconds"] = time.monotonic() - t_start
     print(report(results))
     if args.profile:
-        print(f"\ncProfile of {args.profile} verifies through the in-process app "
-              f"({results['round_trips']['profile_ms_per_verify']:.2f} ms each, profiler on):")
+        print(
+            f"\ncProfile of {args.profile} verifies through the in-process app "
+            f"({results['round_trips']['profile_ms_per_verify']:.2f} ms each, profiler on):"
+        )
         print(results["round_trips"]["profile"])
     if args.json:
         results["round_trips"].pop("profile", None)

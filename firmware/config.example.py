@@ -23,10 +23,10 @@ I2C_SCL = 22
 I2C_FREQ = 100000
 LCD_ADDR = 0x27
 
-SERVO_PIN = 23   # 50 Hz, 500-2400 us, lock 90 deg, unlock 0 deg
+SERVO_PIN = 23  # 50 Hz, 500-2400 us, lock 90 deg, unlock 0 deg
 BUZZER_PIN = 13
 
 # Optional
-HTTP_TIMEOUT_S = 10          # per request
-WIFI_TIMEOUT_MS = 15000      # per connection attempt
-NTP_HOST = "pool.ntp.org"    # None: take the time from the backend only
+HTTP_TIMEOUT_S = 10  # per request
+WIFI_TIMEOUT_MS = 15000  # per connection attempt
+NTP_HOST = "pool.ntp.org"  # None: take the time from the backend only

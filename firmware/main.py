@@ -67,8 +67,7 @@ def make_transport(timeout_s):
     def transport(method, url, headers, body):
         try:
             try:
-                r = requests.request(method, url, data=body, headers=headers,
-                                     timeout=timeout_s)
+                r = requests.request(method, url, data=body, headers=headers, timeout=timeout_s)
             except TypeError:  # an old urequests without timeout
                 r = requests.request(method, url, data=body, headers=headers)
         except OSError:
@@ -128,8 +127,9 @@ def main():
         config = None
     cfg = Settings(config)
 
-    i2c = machine.I2C(0, sda=machine.Pin(cfg.get("I2C_SDA")),
-                      scl=machine.Pin(cfg.get("I2C_SCL")), freq=cfg.get("I2C_FREQ"))
+    i2c = machine.I2C(
+        0, sda=machine.Pin(cfg.get("I2C_SDA")), scl=machine.Pin(cfg.get("I2C_SCL")), freq=cfg.get("I2C_FREQ")
+    )
     lcd = LCD(PCF8574(i2c, cfg.get("LCD_ADDR")))
     lcd.show(*screens.booting())
     buzzer = Buzzer(machine.PWM(machine.Pin(cfg.get("BUZZER_PIN")), duty_u16=0))
@@ -160,8 +160,7 @@ def main():
 
     def join():
         lcd.show(*screens.wifi_connecting(ssid))
-        return wifi.connect(wlan, ssid, password, wifi_timeout, time.ticks_ms,
-                            time.sleep_ms)
+        return wifi.connect(wlan, ssid, password, wifi_timeout, time.ticks_ms, time.sleep_ms)
 
     if not join():
         lcd.show(*screens.wifi_down())
@@ -169,8 +168,7 @@ def main():
         time.sleep_ms(2000)
 
     clock = Clock()
-    client = DoorClient(backend, door_id, secret, make_transport(cfg.get("HTTP_TIMEOUT_S")),
-                        clock, os.urandom)
+    client = DoorClient(backend, door_id, secret, make_transport(cfg.get("HTTP_TIMEOUT_S")), clock, os.urandom)
     if wlan.isconnected():
         lcd.show(*screens.time_sync())
         synced = sync_clock(clock, client, cfg.get("NTP_HOST"))
@@ -190,11 +188,11 @@ def main():
         return d
 
     def status_extra():
-        return {"rssi": wifi.info(wlan).get("rssi"), "firmware": FIRMWARE,
-                "uptime": uptime_s()}
+        return {"rssi": wifi.info(wlan).get("rssi"), "firmware": FIRMWARE, "uptime": uptime_s()}
 
-    door = DoorMachine(lcd, buzzer, servo, client, diagnostics=diagnostics,
-                       wifi_ok=wlan.isconnected, status_extra=status_extra)
+    door = DoorMachine(
+        lcd, buzzer, servo, client, diagnostics=diagnostics, wifi_ok=wlan.isconnected, status_extra=status_extra
+    )
     del config, cfg
     gc.collect()
 
@@ -219,8 +217,7 @@ def main():
         if door.state != last_state:
             last_state = door.state
             gc.collect()
-        if (door.state == "ready" and not wlan.isconnected()
-                and time.ticks_diff(now, last_wifi_try) >= WIFI_RETRY_MS):
+        if door.state == "ready" and not wlan.isconnected() and time.ticks_diff(now, last_wifi_try) >= WIFI_RETRY_MS:
             join()
             last_wifi_try = time.ticks_ms()
             if wlan.isconnected() and not clock.synced:

@@ -1,5 +1,6 @@
 """Shared fixtures: the embedded MongoDB-wire server over a real socket (or MONGO_URL), a real
 SMTP server on loopback, and the app driven with a fake clock."""
+
 from __future__ import annotations
 
 import contextlib
@@ -52,16 +53,34 @@ class SignedDevice:
         self.http, self.door_id, self.key, self.clock = http, door_id, bytes.fromhex(secret_hex), clock
         self.last_request_headers: dict = {}
 
-    def sign(self, method: str, path: str, body: bytes | None, *, created: int | None = None,
-             nonce: str | None = None, key: bytes | None = None, keyid: str | None = None) -> dict:
+    def sign(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        created: int | None = None,
+        nonce: str | None = None,
+        key: bytes | None = None,
+        keyid: str | None = None,
+    ) -> dict:
         created = int(self.clock.now().timestamp()) if created is None else created
-        headers = httpsig.sign_request(key or self.key, keyid or self.door_id, method, path, body, created,
-                                       nonce or secrets.token_hex(16))
+        headers = httpsig.sign_request(
+            key or self.key, keyid or self.door_id, method, path, body, created, nonce or secrets.token_hex(16)
+        )
         headers["Content-Type"] = "application/json"
         return headers
 
-    async def post(self, path: str, payload=None, *, raw: bytes | None = None, headers: dict | None = None,
-                   check_reply: bool = True, **sign_options) -> httpx.Response:
+    async def post(
+        self,
+        path: str,
+        payload=None,
+        *,
+        raw: bytes | None = None,
+        headers: dict | None = None,
+        check_reply: bool = True,
+        **sign_options,
+    ) -> httpx.Response:
         body = raw if raw is not None else httpx.Request("POST", "/", json=payload).content
         signed = headers if headers is not None else self.sign("POST", path, body, **sign_options)
         self.last_request_headers = signed
@@ -71,9 +90,14 @@ class SignedDevice:
         return response
 
     def reply_verifies(self, response: httpx.Response, request_headers: dict) -> bool:
-        return httpsig.verify_reply(self.key, self.door_id, response.status_code,
-                                    {k.lower(): v for k, v in response.headers.items()}, response.content,
-                                    request_headers["Signature"])
+        return httpsig.verify_reply(
+            self.key,
+            self.door_id,
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.content,
+            request_headers["Signature"],
+        )
 
     async def request_code(self, action: str = "unlock", **kw) -> httpx.Response:
         return await self.post("/api/v1/otp/request", {"action": action}, **kw)
@@ -95,8 +119,9 @@ class Harness:
         return self.services.db
 
     async def add_door(self, name: str = "Front door", recipients=("alice@example.com",)) -> SignedDevice:
-        door, secret = await create_door(self.db, Keyring(self.settings.master_key()), name=name,
-                                         recipients=list(recipients), now=self.clock.now())
+        door, secret = await create_door(
+            self.db, Keyring(self.settings.master_key()), name=name, recipients=list(recipients), now=self.clock.now()
+        )
         return SignedDevice(self.http, door["_id"], secret, self.clock)
 
     def latest_code(self, mails_expected: int) -> str:
@@ -108,9 +133,17 @@ class Harness:
 
 
 def build_settings(mongo_uri: str, tmp_path: Path, smtp_port: int | None, **overrides) -> Settings:
-    values = dict(mongo_url=mongo_uri, mongo_db="t_" + uuid.uuid4().hex[:12], secret_key=TEST_SECRET_KEY,
-                  data_dir=tmp_path, mail_server="127.0.0.1" if smtp_port else "", mail_port=smtp_port or 25,
-                  mail_starttls=False, mail_from="door@example.com", recipients="")
+    values = dict(
+        mongo_url=mongo_uri,
+        mongo_db="t_" + uuid.uuid4().hex[:12],
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
+        mail_server="127.0.0.1" if smtp_port else "",
+        mail_port=smtp_port or 25,
+        mail_starttls=False,
+        mail_from="door@example.com",
+        recipients="",
+    )
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -134,6 +167,7 @@ def make_harness(mongo_uri, tmp_path, smtp_sink):
     def make(mailer=None, keep_db=False, **overrides):
         settings = build_settings(mongo_uri, tmp_path, controller.port, **overrides)
         return running_app(settings, clock, sink, mailer, keep_db)
+
     return make
 
 

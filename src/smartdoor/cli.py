@@ -1,12 +1,13 @@
 """The `smartdoor` command: serve, demo, door …, audit. Every command opens the database the
 same way the server does (or shares the embedded one a running server holds)."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
-from datetime import datetime, timezone
-from typing import Annotated, Optional
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -38,6 +39,7 @@ def run_with_db(fn, settings: Settings | None = None):
     async def main():
         async with open_database(settings) as db:
             return await fn(db, settings)
+
     try:
         return asyncio.run(main())
     except ApiError as exc:
@@ -46,66 +48,91 @@ def run_with_db(fn, settings: Settings | None = None):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
     """Run the backend."""
     import uvicorn
 
     from smartdoor.main import create_app
+
     uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
 
 
 @app.command()
-def demo(host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-         port: Annotated[int, typer.Option(help="Port to listen on")] = 8000) -> None:
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
     """Everything on one machine: database, backend, a mail sink, a simulated door."""
     from smartdoor.web.demo import run_demo
+
     run_demo(host=host, port=port)
 
 
 @app.command()
-def simulate(url: Annotated[str, typer.Option(help="Backend URL, e.g. http://127.0.0.1:8000")],
-             door: Annotated[str, typer.Option(help="Door id")],
-             secret: Annotated[str, typer.Option(help="The door's secret: 64 hex characters")]) -> None:
+def simulate(
+    url: Annotated[str, typer.Option(help="Backend URL, e.g. http://127.0.0.1:8000")],
+    door: Annotated[str, typer.Option(help="Door id")],
+    secret: Annotated[str, typer.Option(help="The door's secret: 64 hex characters")],
+) -> None:
     """A simulated door in this terminal (the firmware's own state machine) against any backend."""
     from smartdoor.simulate import run_simulator
+
     raise typer.Exit(run_simulator(url, door, secret))
 
 
 @door_app.command("add")
-def door_add(name: str,
-             recipient: Annotated[list[str], typer.Option("--recipient", help="Email for this door's codes")] = [],  # noqa: B006
-             as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False) -> None:
+def door_add(
+    name: str,
+    recipient: Annotated[list[str], typer.Option("--recipient", help="Email for this door's codes")] = [],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
     """Create a door; prints its id and its secret (shown this once)."""
+
     async def go(db, settings):
-        return await doors.create_door(db, Keyring(settings.master_key()), name=name, recipients=recipient,
-                                       now=_now())
+        return await doors.create_door(db, Keyring(settings.master_key()), name=name, recipients=recipient, now=_now())
+
     door, secret = run_with_db(go)
     if as_json:
-        typer.echo(json.dumps({"id": door["_id"], "secret": secret, "name": door["name"],
-                               "recipients": door["recipients"]}))
+        typer.echo(
+            json.dumps({"id": door["_id"], "secret": secret, "name": door["name"], "recipients": door["recipients"]})
+        )
     else:
-        typer.echo(f"door id: {door['_id']}\nsecret:  {secret}\n"
-                   "Put both in the device's config.py. The secret is not shown again.")
+        typer.echo(
+            f"door id: {door['_id']}\nsecret:  {secret}\n"
+            "Put both in the device's config.py. The secret is not shown again."
+        )
 
 
 @door_app.command("list")
 def door_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List doors (never their secrets)."""
     rows = run_with_db(lambda db, s: doors.list_doors(db))
-    out = [{"id": d["_id"], "name": d["name"], "recipients": d.get("recipients", []),
-            "state": d.get("state"), "failures": d.get("failures", 0), "hard_locked": d.get("hard_locked", False)}
-           for d in rows]
+    out = [
+        {
+            "id": d["_id"],
+            "name": d["name"],
+            "recipients": d.get("recipients", []),
+            "state": d.get("state"),
+            "failures": d.get("failures", 0),
+            "hard_locked": d.get("hard_locked", False),
+        }
+        for d in rows
+    ]
     if as_json:
         typer.echo(json.dumps(out))
         return
     for d in out:
-        typer.echo(f"{d['id']}  {d['name']:<20} state={d['state'] or '-':<9} failures={d['failures']:<3} "
-                   f"{'HARD-LOCKED ' if d['hard_locked'] else ''}{', '.join(d['recipients'])}")
+        typer.echo(
+            f"{d['id']}  {d['name']:<20} state={d['state'] or '-':<9} failures={d['failures']:<3} "
+            f"{'HARD-LOCKED ' if d['hard_locked'] else ''}{', '.join(d['recipients'])}"
+        )
 
 
 @door_app.command("rotate-secret")
@@ -125,28 +152,30 @@ def door_remove(door_id: str) -> None:
 @door_app.command("clear-lockout")
 def door_clear_lockout(door_id: str) -> None:
     """Reset a door's failure count and lift any lockout, hard stop included."""
+
     async def go(db, settings):
         await doors.clear_lockout(db, door_id=door_id)
-        await audit_service.record(db, now=_now(), event="lockout_cleared", outcome="info", door=door_id,
-                                   client="cli")
+        await audit_service.record(db, now=_now(), event="lockout_cleared", outcome="info", door=door_id, client="cli")
+
     run_with_db(go)
     typer.echo(f"lockout cleared for {door_id}")
 
 
 @app.command()
-def audit(door: Annotated[Optional[str], typer.Option(help="Only this door id")] = None,
-          since: Annotated[Optional[datetime], typer.Option(help="ISO time, e.g. 2026-11-25T08:00")] = None,
-          outcome: Annotated[Optional[str], typer.Option(help="success, failure, refused or info")] = None,
-          fmt: Annotated[str, typer.Option("--format", help="table, csv or jsonl")] = "table",
-          limit: Annotated[int, typer.Option(help="At most this many events")] = 1000) -> None:
+def audit(
+    door: Annotated[str | None, typer.Option(help="Only this door id")] = None,
+    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2026-11-25T08:00")] = None,
+    outcome: Annotated[str | None, typer.Option(help="success, failure, refused or info")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or jsonl")] = "table",
+    limit: Annotated[int, typer.Option(help="At most this many events")] = 1000,
+) -> None:
     """Show the audit trail, oldest first."""
     if fmt not in ("table", "csv", "jsonl"):
         typer.echo("smartdoor: --format is table, csv or jsonl", err=True)
         raise typer.Exit(2)
     if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=timezone.utc)
-    events = run_with_db(lambda db, s: audit_service.query(db, door=door, since=since, outcome=outcome,
-                                                           limit=limit))
+        since = since.replace(tzinfo=UTC)
+    events = run_with_db(lambda db, s: audit_service.query(db, door=door, since=since, outcome=outcome, limit=limit))
     sys.stdout.write(audit_service.export(events, fmt))
 
 

@@ -1,4 +1,5 @@
 """Keys derived from SECRET_KEY: one for code hashes, one for door secrets at rest."""
+
 from __future__ import annotations
 
 import hashlib

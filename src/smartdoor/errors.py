@@ -1,4 +1,5 @@
 """One error type for everything a client can cause; the API turns it into JSON."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """create_app() builds the app and mounts the routers; nothing else lives here."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,15 +22,21 @@ from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, clock=None, mailer: Mailer | None = None,
-               extra_routers: tuple = ()) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock=None, mailer: Mailer | None = None, extra_routers: tuple = ()
+) -> FastAPI:
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async with open_database(settings) as db:
-            app.state.services = Services(settings=settings, db=db, keyring=Keyring(settings.master_key()),
-                                          mailer=mailer or SmtpMailer(settings), clock=clock or SystemClock())
+            app.state.services = Services(
+                settings=settings,
+                db=db,
+                keyring=Keyring(settings.master_key()),
+                mailer=mailer or SmtpMailer(settings),
+                clock=clock or SystemClock(),
+            )
             app.state.started = time.monotonic()
             sweeper = asyncio.create_task(otp_service.expiry_sweeper(db, app.state.services.clock))
             try:
@@ -39,8 +46,12 @@ def create_app(settings: Settings | None = None, *, clock=None, mailer: Mailer |
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
 
-    app = FastAPI(title="Smart Door", version=__version__, lifespan=lifespan,
-                  description="One-time-code door lock backend. Device API: signed with RFC 9421 hmac-sha256.")
+    app = FastAPI(
+        title="Smart Door",
+        version=__version__,
+        lifespan=lifespan,
+        description="One-time-code door lock backend. Device API: signed with RFC 9421 hmac-sha256.",
+    )
     errors.install(app)
     app.include_router(health.router)
     app.include_router(device.router)

@@ -1,8 +1,9 @@
 """Opening the database the same way for the server and every CLI command."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from smartdoor.settings import Settings
 from smartdoor.store import embedded

@@ -1,4 +1,5 @@
 """One settings class. Names of the seed's .env are kept so an existing file still works."""
+
 from __future__ import annotations
 
 import secrets
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
     db_timeout_ms: int = 2000
 
     @model_validator(mode="after")
-    def _refuse_unsafe(self) -> "Settings":
+    def _refuse_unsafe(self) -> Settings:
         if self.mail_starttls and self.mail_ssl_tls:
             raise UnsafeSettings("MAIL_STARTTLS and MAIL_SSL_TLS are exclusive: set one of them to false")
         key = self.secret_key.get_secret_value()

@@ -1,5 +1,6 @@
 """`smartdoor simulate`: the simulated door in a terminal, against any backend. Type keys
 (digits, *, #, A-D) and Enter; the 16x2 LCD and the servo are printed when they change."""
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,7 @@ def _watch(device: SimulatedDevice, stop: threading.Event, out) -> None:
     seq = device.buzzer.seq
     while not stop.is_set():
         screens = device.lcd.since(screen) or [(screen, device.lcd.lines)]
-        for i, (screen, lines) in enumerate(screens):  # every screen, even a brief one
+        for i, (screen, lines) in enumerate(screens):  # noqa: B007 (screen is read by the next pass)
             view = (lines, device.servo.angle, device.servo.state)
             if view != shown:
                 shown = view

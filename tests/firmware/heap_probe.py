@@ -9,6 +9,7 @@ import sys
 
 class _Fake:
     """Any attribute is a callable returning another fake: enough for import-time use."""
+
     def __init__(self, *args, **kwargs):
         pass
 
@@ -22,8 +23,22 @@ class _Fake:
 def _fake_module(name):
     # MicroPython cannot instantiate module objects: a class in sys.modules imports fine
     mod = type(name, (), {})
-    for attr in ("Pin", "PWM", "I2C", "SoftI2C", "WLAN", "RTC", "WDT", "Timer", "ADC",
-                 "reset", "freq", "unique_id", "lightsleep", "deepsleep"):
+    for attr in (
+        "Pin",
+        "PWM",
+        "I2C",
+        "SoftI2C",
+        "WLAN",
+        "RTC",
+        "WDT",
+        "Timer",
+        "ADC",
+        "reset",
+        "freq",
+        "unique_id",
+        "lightsleep",
+        "deepsleep",
+    ):
         setattr(mod, attr, _Fake)
     mod.STA_IF = 0
     mod.AP_IF = 1

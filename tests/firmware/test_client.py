@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from test_statemachine_mp import BASE, DOOR, EPOCH, KEY, Counter, FakeServer
 
 from doorlogic import httpsig
 from doorlogic.client import DoorClient, compact_json
 from doorlogic.clock import Clock
-from test_statemachine_mp import BASE, DOOR, EPOCH, KEY, Counter, FakeServer
 
 REQ = "/api/v1/otp/request"
 VER = "/api/v1/otp/verify"
@@ -36,8 +36,7 @@ def client(server, wall):
 
 
 def test_compact_json_is_byte_exact():
-    assert compact_json([("challenge_id", "c1"), ("code", "012345")]) == \
-        b'{"challenge_id":"c1","code":"012345"}'
+    assert compact_json([("challenge_id", "c1"), ("code", "012345")]) == b'{"challenge_id":"c1","code":"012345"}'
     assert compact_json([("state", "locked"), ("rssi", -60)]) == b'{"state":"locked","rssi":-60}'
 
 
@@ -95,9 +94,14 @@ def test_nonces_differ(client, server):
 
 
 def test_base_url_path_prefix_is_signed(server, wall):
-    c = DoorClient(BASE + "/door/", DOOR, KEY, lambda m, u, h, b: server(
-        m, u.replace("/door", ""), dict(h, **{"X-Path": u}), b), Clock(lambda: wall[0]),
-        Counter())
+    c = DoorClient(
+        BASE + "/door/",
+        DOOR,
+        KEY,
+        lambda m, u, h, b: server(m, u.replace("/door", ""), dict(h, **{"X-Path": u}), b),
+        Clock(lambda: wall[0]),
+        Counter(),
+    )
     c.clock.set_epoch(EPOCH)
     r = c.request_code("lock")
     # the fake server sees the path without the prefix, so the signature (over the
@@ -107,19 +111,31 @@ def test_base_url_path_prefix_is_signed(server, wall):
 
 
 def test_partial_success(client, server):
-    server.queue(REQ, 200, {"status": "partial_success", "challenge_id": "c9",
-                            "expires_in": 120, "digits": 8, "recipients": 1,
-                            "reason": "smtp"})
+    server.queue(
+        REQ,
+        200,
+        {
+            "status": "partial_success",
+            "challenge_id": "c9",
+            "expires_in": 120,
+            "digits": 8,
+            "recipients": 1,
+            "reason": "smtp",
+        },
+    )
     r = client.request_code("unlock")
     assert r.kind == "partial" and r.data["digits"] == 8
 
 
-@pytest.mark.parametrize("reply", [
-    {"status": "success", "expires_in": 120, "digits": 6, "recipients": 1},
-    {"status": "success", "challenge_id": "c", "digits": 3, "recipients": 1},
-    {"status": "success", "challenge_id": "c", "digits": "6", "recipients": 1},
-    {"status": "weird", "challenge_id": "c", "digits": 6},
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": "success", "expires_in": 120, "digits": 6, "recipients": 1},
+        {"status": "success", "challenge_id": "c", "digits": 3, "recipients": 1},
+        {"status": "success", "challenge_id": "c", "digits": "6", "recipients": 1},
+        {"status": "weird", "challenge_id": "c", "digits": 6},
+    ],
+)
 def test_request_malformed_success_is_error(client, server, reply):
     server.queue(REQ, 200, reply)
     assert client.request_code("unlock").kind == "error"
@@ -130,20 +146,23 @@ def test_bad_action_not_sent(client, server):
     assert server.requests == []
 
 
-@pytest.mark.parametrize("status,body,kind,attr,value", [
-    (403, err("wrong_code", attempts_left=3), "wrong_code", "attempts_left", 3),
-    (410, err("expired"), "expired", None, None),
-    (410, err("used"), "expired", None, None),
-    (410, err("superseded"), "expired", None, None),
-    (410, err("burned"), "expired", None, None),
-    (429, err("locked_out", retry_after=60), "locked_out", "retry_after", 60),
-    (429, err("hard_lockout"), "locked_out", "error", "hard_lockout"),
-    (429, err("rate_limited", retry_after=900), "rate_limited", "retry_after", 900),
-    (404, err("unknown_challenge", "gone"), "error", "message", "gone"),
-    (503, err("db_unavailable", retry_after=5), "error", "retry_after", 5),
-    (422, err("invalid_input"), "error", "error", "invalid_input"),
-    (400, err("bad_request"), "error", "status", 400),
-])
+@pytest.mark.parametrize(
+    "status,body,kind,attr,value",
+    [
+        (403, err("wrong_code", attempts_left=3), "wrong_code", "attempts_left", 3),
+        (410, err("expired"), "expired", None, None),
+        (410, err("used"), "expired", None, None),
+        (410, err("superseded"), "expired", None, None),
+        (410, err("burned"), "expired", None, None),
+        (429, err("locked_out", retry_after=60), "locked_out", "retry_after", 60),
+        (429, err("hard_lockout"), "locked_out", "error", "hard_lockout"),
+        (429, err("rate_limited", retry_after=900), "rate_limited", "retry_after", 900),
+        (404, err("unknown_challenge", "gone"), "error", "message", "gone"),
+        (503, err("db_unavailable", retry_after=5), "error", "retry_after", 5),
+        (422, err("invalid_input"), "error", "error", "invalid_input"),
+        (400, err("bad_request"), "error", "status", 400),
+    ],
+)
 def test_signed_error_kinds(client, server, status, body, kind, attr, value):
     server.queue(VER, status, body)
     r = client.verify("ch1", "123456")
@@ -179,18 +198,22 @@ def test_verify_success_without_action_is_error(client, server):
 
 
 def test_report_state(client, server):
-    r = client.report_state("jammed", {"rssi": -70, "firmware": "1.0", "uptime": 9,
-                                       "other": 1})
+    r = client.report_state("jammed", {"rssi": -70, "firmware": "1.0", "uptime": 9, "other": 1})
     assert r.kind == "ok"
-    assert server.requests[-1][2] == {"state": "jammed", "rssi": -70, "firmware": "1.0",
-                                      "uptime": 9}
+    assert server.requests[-1][2] == {"state": "jammed", "rssi": -70, "firmware": "1.0", "uptime": 9}
 
 
-@pytest.mark.parametrize("attack", ["unsigned", "wrong_key", "unbound", "body", "status",
-                                    "digest", "keyid", "sig_garbage"])
-@pytest.mark.parametrize("reply", [(200, {"status": "success", "action": "unlock"}),
-                                   (403, err("wrong_code", attempts_left=4)),
-                                   (429, err("locked_out", retry_after=30))])
+@pytest.mark.parametrize(
+    "attack", ["unsigned", "wrong_key", "unbound", "body", "status", "digest", "keyid", "sig_garbage"]
+)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (200, {"status": "success", "action": "unlock"}),
+        (403, err("wrong_code", attempts_left=4)),
+        (429, err("locked_out", retry_after=30)),
+    ],
+)
 def test_untrusted_replies_are_bad_signature(client, server, attack, reply):
     server.queue(VER, *reply)
     if attack == "unsigned":
@@ -204,10 +227,12 @@ def test_untrusted_replies_are_bad_signature(client, server, attack, reply):
     elif attack == "status":
         server.tamper = lambda s, h, b: (200 if s != 200 else 403, h, b)
     elif attack == "digest":
+
         def t(s, h, b):
             b = b'{"status":"success","action":"unlock"}'
             h["content-digest"] = httpsig.content_digest(b)
             return s, h, b
+
         server.tamper = t
     elif attack == "keyid":
         server.door = "other-door"

@@ -41,4 +41,5 @@ def test_all_drivers_present():
 def test_const_fallback_on_cpython():
     # on CPython micropython.const does not exist; the drivers' fallback must be in use
     from drivers import servo
+
     assert servo.FREQ_HZ == 50 and servo.MIN_US == 500 and servo.MAX_US == 2400

@@ -2,8 +2,8 @@
 # pytest runs this file on CPython and micropython_runner.mjs runs it on MicroPython.
 from drivers import buzzer, keypad, lcd, pcf8574, servo, wifi
 
-
 # --- fakes -------------------------------------------------------------------------
+
 
 class Log:
     def __init__(self):
@@ -30,6 +30,7 @@ class FakeI2C:
 class Matrix:
     """A 4x4 keypad: row pins are driven by the scanner, column pins read low when a
     pressed key connects them to a row that is driven low."""
+
     def __init__(self):
         self.pressed = set()
         self.rows = [RowPin() for _ in range(4)]
@@ -97,8 +98,11 @@ class FakeWLAN:
         self.calls.append(("disconnect",))
 
     def isconnected(self):
-        return (self.started is not None and self.connect_after is not None
-                and self.clock.t - self.started >= self.connect_after)
+        return (
+            self.started is not None
+            and self.connect_after is not None
+            and self.clock.t - self.started >= self.connect_after
+        )
 
     def ifconfig(self):
         return ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
@@ -126,16 +130,39 @@ class Clock:
 
 # Hand-written from the backpack mapping P0=RS P1=RW P2=E P3=BL P4-7=D4-7, backlight on:
 # every nibble is (D<<4 | BL | RS) sent with E=1 then E=0.
-INIT_BYTES = bytes([
-    0x3C, 0x38, 0x3C, 0x38, 0x3C, 0x38,   # 0x3 x3 (reset to 8-bit)
-    0x2C, 0x28,                           # 0x2: 4-bit mode
-    0x2C, 0x28, 0x8C, 0x88,               # 0x28 function set: 4-bit, 2 lines, 5x8
-    0x0C, 0x08, 0x8C, 0x88,               # 0x08 display off
-    0x0C, 0x08, 0x1C, 0x18,               # 0x01 clear
-    0x0C, 0x08, 0x6C, 0x68,               # 0x06 entry mode
-    0x0C, 0x08, 0xCC, 0xC8,               # 0x0C display on, no cursor
-])
-SPACE = bytes([0x2D, 0x29, 0x0D, 0x09])   # " " as data (RS=1)
+INIT_BYTES = bytes(
+    [
+        0x3C,
+        0x38,
+        0x3C,
+        0x38,
+        0x3C,
+        0x38,  # 0x3 x3 (reset to 8-bit)
+        0x2C,
+        0x28,  # 0x2: 4-bit mode
+        0x2C,
+        0x28,
+        0x8C,
+        0x88,  # 0x28 function set: 4-bit, 2 lines, 5x8
+        0x0C,
+        0x08,
+        0x8C,
+        0x88,  # 0x08 display off
+        0x0C,
+        0x08,
+        0x1C,
+        0x18,  # 0x01 clear
+        0x0C,
+        0x08,
+        0x6C,
+        0x68,  # 0x06 entry mode
+        0x0C,
+        0x08,
+        0xCC,
+        0xC8,  # 0x0C display on, no cursor
+    ]
+)
+SPACE = bytes([0x2D, 0x29, 0x0D, 0x09])  # " " as data (RS=1)
 
 
 def make_lcd():
@@ -172,12 +199,14 @@ def test_lcd_show_pads_both_lines():
     d, bus, log, sleeps = make_lcd()
     bus.writes = []
     d.show("Hi", "")
-    expected = (bytes([0x8C, 0x88, 0x0C, 0x08])            # DDRAM 0x00
-                + bytes([0x4D, 0x49, 0x8D, 0x89])          # "H" = 0x48
-                + bytes([0x6D, 0x69, 0x9D, 0x99])          # "i" = 0x69
-                + SPACE * 14
-                + bytes([0xCC, 0xC8, 0x0C, 0x08])          # DDRAM 0x40 (line 2)
-                + SPACE * 16)
+    expected = (
+        bytes([0x8C, 0x88, 0x0C, 0x08])  # DDRAM 0x00
+        + bytes([0x4D, 0x49, 0x8D, 0x89])  # "H" = 0x48
+        + bytes([0x6D, 0x69, 0x9D, 0x99])  # "i" = 0x69
+        + SPACE * 14
+        + bytes([0xCC, 0xC8, 0x0C, 0x08])  # DDRAM 0x40 (line 2)
+        + SPACE * 16
+    )
     assert bus.stream() == expected
 
 
@@ -210,7 +239,7 @@ def test_lcd_custom_char():
     s = bus.stream()
     assert s[:4] == bytes([0x4C, 0x48, 0x8C, 0x88])  # 0x48 = set CGRAM address 8
     assert s[4:8] == bytes([0x1D, 0x19, 0xFD, 0xF9])  # row 0 = 0x1F as data
-    assert len(s) == 4 + 8 * 4 + 4                    # command, 8 rows, back to DDRAM
+    assert len(s) == 4 + 8 * 4 + 4  # command, 8 rows, back to DDRAM
 
 
 def test_pcf8574_backlight_bit():
@@ -225,6 +254,7 @@ def test_pcf8574_backlight_bit():
 
 
 # --- keypad ------------------------------------------------------------------------------
+
 
 def test_keypad_layout():
     m = Matrix()
@@ -247,17 +277,17 @@ def test_keypad_debounce_once_and_no_repeat():
     m.pressed = {(1, 1)}  # "5"
     assert kp.scan(10) is None
     assert kp.scan(25) is None
-    assert kp.scan(40) == "5"        # stable for 30 ms
-    for t in range(45, 2000, 5):     # held: never repeats
+    assert kp.scan(40) == "5"  # stable for 30 ms
+    for t in range(45, 2000, 5):  # held: never repeats
         assert kp.scan(t) is None
     assert kp.held == "5"
     m.pressed = set()
     assert kp.scan(2000) is None
-    assert kp.scan(2040) is None     # the release itself is not a key
+    assert kp.scan(2040) is None  # the release itself is not a key
     assert kp.held is None
     m.pressed = {(1, 1)}
     assert kp.scan(2050) is None
-    assert kp.scan(2080) == "5"      # pressed again after a release: reported again
+    assert kp.scan(2080) == "5"  # pressed again after a release: reported again
 
 
 def test_keypad_bounce_is_filtered():
@@ -267,7 +297,7 @@ def test_keypad_bounce_is_filtered():
     for t, down in seq:
         m.pressed = {(3, 2)} if down else set()
         assert kp.scan(t) is None
-    assert kp.scan(40) is None       # only 25 ms since the last bounce
+    assert kp.scan(40) is None  # only 25 ms since the last bounce
     assert kp.scan(45) == "#"
     # a short glitch open while held does not produce a second "#"
     m.pressed = set()
@@ -289,6 +319,7 @@ def test_keypad_rollover_reports_new_key():
 
 
 # --- servo -------------------------------------------------------------------------------
+
 
 def test_servo_duty_ns():
     log = Log()
@@ -324,6 +355,7 @@ def test_servo_lock_unlock_and_clamp():
 
 
 # --- buzzer ------------------------------------------------------------------------------
+
 
 def make_buzzer():
     log = Log()
@@ -370,6 +402,7 @@ def test_buzzer_tone_table_is_data():
 
 
 # --- wifi --------------------------------------------------------------------------------
+
 
 def test_wifi_connects():
     clock = Clock()

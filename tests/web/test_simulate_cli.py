@@ -1,4 +1,5 @@
 """`smartdoor simulate`: the terminal simulator against a live backend."""
+
 from __future__ import annotations
 
 import io
@@ -37,6 +38,5 @@ def test_terminal_simulator_unlocks(backend):
 
 
 def test_simulate_command_refuses_a_bad_secret():
-    result = CliRunner().invoke(app, ["simulate", "--url", "http://127.0.0.1:9", "--door", "d1",
-                                      "--secret", "nothex"])
+    result = CliRunner().invoke(app, ["simulate", "--url", "http://127.0.0.1:9", "--door", "d1", "--secret", "nothex"])
     assert result.exit_code == 2

@@ -1,6 +1,7 @@
 """End to end in CPython over real HTTP: the firmware's own DoorMachine (doorlogic) with the
 simulator's virtual drivers and urllib transport <-> the real backend (uvicorn, embedded DB
 over a socket) <-> the SMTP sink. The machine's millisecond clock is ours, so no sleeps."""
+
 from __future__ import annotations
 
 import socket
@@ -69,10 +70,14 @@ def test_press_star_read_mail_type_code_unlocks(backend):
 
     audit = events(backend, device.door_id)
     seen = [(e["event"], e["outcome"]) for e in audit]
-    for expected in [("code_request", "success"), ("mail_delivery", "success"), ("verify", "success"),
-                     ("state_report", "info")]:
+    for expected in [
+        ("code_request", "success"),
+        ("mail_delivery", "success"),
+        ("verify", "success"),
+        ("state_report", "info"),
+    ]:
         assert expected in seen, seen
-    assert [e for e in audit if e["event"] == "state_report"][0]["state"] == "unlocked"
+    assert next(e for e in audit if e["event"] == "state_report")["state"] == "unlocked"
     # the done screen goes back to Ready after its time
     device.tick(ms())
     device.tick(ms(3000))
@@ -108,7 +113,7 @@ def test_tampered_reply_signature_never_moves_the_servo(backend):
         if url.endswith("/api/v1/otp/verify"):
             sig = reply_headers["signature"]  # sig1=:<base64>:
             i = sig.index(":") + 5
-            reply_headers["signature"] = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]
+            reply_headers["signature"] = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1 :]
             tampered.append((status, sig, reply_headers["signature"]))
         return status, reply_headers, reply_body
 
@@ -136,8 +141,9 @@ def test_lock_flow_moves_servo_to_90(backend):
 
 def test_http_transport_returns_error_replies_and_raises_oserror_when_unreachable(backend):
     transport = http_transport(timeout_s=5)
-    status, headers, body = transport("POST", backend.url + "/api/v1/otp/request",
-                                      {"Content-Type": "application/json"}, b'{"action":"unlock"}')
+    status, headers, body = transport(
+        "POST", backend.url + "/api/v1/otp/request", {"Content-Type": "application/json"}, b'{"action":"unlock"}'
+    )
     assert status == 401 and headers["content-type"].startswith("application/json")
     assert b'"status":"error"' in body.replace(b" ", b"")
     status, headers, body = transport("GET", backend.url + "/api/v1/time", {}, None)

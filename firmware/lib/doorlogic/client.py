@@ -58,8 +58,7 @@ def compact_json(pairs):
     """Compact JSON object from a list of (key, value) pairs of str/int/bool/None. Built by
     hand: older MicroPython json.dumps has no separators argument, and a list keeps the
     key order fixed on every port."""
-    return ("{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in pairs)
-            + "}").encode()
+    return ("{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in pairs) + "}").encode()
 
 
 def _split_url(base_url):
@@ -111,9 +110,13 @@ class DoorClient:
             d = res.data
             st = d.get("status")
             digits = d.get("digits")
-            if (st not in ("success", "partial_success") or not _is_str(d.get("challenge_id"))
-                    or isinstance(digits, bool) or not isinstance(digits, int)
-                    or not 4 <= digits <= 10):
+            if (
+                st not in ("success", "partial_success")
+                or not _is_str(d.get("challenge_id"))
+                or isinstance(digits, bool)
+                or not isinstance(digits, int)
+                or not 4 <= digits <= 10
+            ):
                 return Result(ERROR, res.status, d, "bad reply")
             if st == "partial_success":
                 res.kind = PARTIAL
@@ -155,8 +158,7 @@ class DoorClient:
     def _post(self, path, body):
         path = self._prefix + path
         nonce = binascii.hexlify(self._random(16)).decode()
-        headers = httpsig.sign_request(self._key, self.door_id, "POST", path, body,
-                                       self.clock.now(), nonce)
+        headers = httpsig.sign_request(self._key, self.door_id, "POST", path, body, self.clock.now(), nonce)
         headers["Content-Type"] = "application/json"
         try:
             status, rh, rbody = self._transport("POST", self._origin + path, headers, body)
@@ -167,8 +169,7 @@ class DoorClient:
         elif isinstance(rbody, str):
             rbody = rbody.encode()
         rh = _lower(rh)
-        if not httpsig.verify_reply(self._key, self.door_id, status, rh, rbody,
-                                    headers["Signature"]):
+        if not httpsig.verify_reply(self._key, self.door_id, status, rh, rbody, headers["Signature"]):
             return Result(BAD_SIGNATURE, status)
         # only now is the reply trusted
         try:

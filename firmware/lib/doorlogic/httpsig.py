@@ -97,7 +97,7 @@ def _member(field, label):
     for member in field.split(","):
         member = member.strip()
         if member.startswith(label + "="):
-            return member[len(label) + 1:]
+            return member[len(label) + 1 :]
     raise SignatureError("no " + label + " signature")
 
 
@@ -120,7 +120,7 @@ def parse_signature_input(field, label=LABEL):
         if len(ident) < 2 or ident[0] != '"' or '"' not in ident[1:]:
             raise SignatureError("bad component identifier")
     params = {}
-    rest = raw[close + 1:]
+    rest = raw[close + 1 :]
     if rest:
         if rest[0] != ";":
             raise SignatureError("bad signature parameters")
@@ -143,6 +143,7 @@ def parse_signature_input(field, label=LABEL):
 
 # --- the two messages of the Smart Door protocol ---------------------------------------
 
+
 def request_components(method, path, digest):
     comps = [('"@method"', method.upper()), ('"@path"', path)]
     if digest is not None:
@@ -151,8 +152,11 @@ def request_components(method, path, digest):
 
 
 def reply_components(status, digest, request_signature_value):
-    return [('"@status"', str(status)), ('"content-digest"', digest),
-            ('"signature";req;key="' + LABEL + '"', request_signature_value)]
+    return [
+        ('"@status"', str(status)),
+        ('"content-digest"', digest),
+        ('"signature";req;key="' + LABEL + '"', request_signature_value),
+    ]
 
 
 def sign_request(key, keyid, method, path, body, created, nonce):
@@ -163,9 +167,9 @@ def sign_request(key, keyid, method, path, body, created, nonce):
         digest = content_digest(body)
         headers["Content-Digest"] = digest
     comps = request_components(method, path, digest)
-    params = serialize_params([c[0] for c in comps],
-                              [("created", created), ("nonce", nonce),
-                               ("keyid", keyid), ("alg", ALG)])
+    params = serialize_params(
+        [c[0] for c in comps], [("created", created), ("nonce", nonce), ("keyid", keyid), ("alg", ALG)]
+    )
     mac = hmac_sha256(key, signature_base(comps, params))
     headers["Signature-Input"] = LABEL + "=" + params
     headers["Signature"] = LABEL + "=:" + b64encode(mac) + ":"
@@ -176,12 +180,13 @@ def sign_reply(key, keyid, status, body, request_signature_field, created):
     """Headers that sign the backend's reply, bound to the request's sig1 signature."""
     digest = content_digest(body)
     comps = reply_components(status, digest, _member(request_signature_field, LABEL))
-    params = serialize_params([c[0] for c in comps],
-                              [("created", created), ("keyid", keyid), ("alg", ALG)])
+    params = serialize_params([c[0] for c in comps], [("created", created), ("keyid", keyid), ("alg", ALG)])
     mac = hmac_sha256(key, signature_base(comps, params))
-    return {"Content-Digest": digest,
-            "Signature-Input": LABEL + "=" + params,
-            "Signature": LABEL + "=:" + b64encode(mac) + ":"}
+    return {
+        "Content-Digest": digest,
+        "Signature-Input": LABEL + "=" + params,
+        "Signature": LABEL + "=:" + b64encode(mac) + ":",
+    }
 
 
 def verify_reply(key, keyid, status, headers, body, request_signature_field):

@@ -15,28 +15,32 @@
 try:
     from micropython import const
 except ImportError:
+
     def const(x):
         return x
+
 
 try:
     from time import ticks_diff as _diff  # MicroPython: wrap-around safe
 except ImportError:
+
     def _diff(a, b):
         return a - b
 
-from doorlogic import screens
+
 from doorlogic import client as _c
+from doorlogic import screens
 
 # state names (machine.state)
 BOOT = "boot"
-READY = "ready"            # "Press # or *"
-SENDING = "sending"        # code request about to go / in flight
-SENT = "sent"              # "OTP Sent!" shown briefly
-ENTRY = "entry"            # typing the code, masked
-VERIFYING = "verifying"    # verify about to go / in flight
-DONE = "done"              # "Door Locked" / "Door Unlocked" shown briefly
-MESSAGE = "message"        # a failure message shown briefly
-DIAG = "diag"              # network diagnostics pages (key A)
+READY = "ready"  # "Press # or *"
+SENDING = "sending"  # code request about to go / in flight
+SENT = "sent"  # "OTP Sent!" shown briefly
+ENTRY = "entry"  # typing the code, masked
+VERIFYING = "verifying"  # verify about to go / in flight
+DONE = "done"  # "Door Locked" / "Door Unlocked" shown briefly
+MESSAGE = "message"  # a failure message shown briefly
+DIAG = "diag"  # network diagnostics pages (key A)
 
 SENT_MS = const(2000)
 MESSAGE_MS = const(3000)
@@ -48,9 +52,22 @@ DIGIT_KEYS = "0123456789"
 
 
 class DoorMachine:
-    def __init__(self, display, buzzer, servo, client, diagnostics=None, wifi_ok=None,
-                 status_extra=None, sent_ms=SENT_MS, message_ms=MESSAGE_MS,
-                 done_ms=DONE_MS, idle_ms=IDLE_MS, diag_ms=DIAG_MS, startup_sound=True):
+    def __init__(
+        self,
+        display,
+        buzzer,
+        servo,
+        client,
+        diagnostics=None,
+        wifi_ok=None,
+        status_extra=None,
+        sent_ms=SENT_MS,
+        message_ms=MESSAGE_MS,
+        done_ms=DONE_MS,
+        idle_ms=IDLE_MS,
+        diag_ms=DIAG_MS,
+        startup_sound=True,
+    ):
         self.display = display
         self.buzzer = buzzer
         self.servo = servo
@@ -65,17 +82,17 @@ class DoorMachine:
         self._diag_ms = diag_ms
         self._startup_sound = startup_sound
         self.state = BOOT
-        self.lines = ("", "")      # what the display was last told
-        self.action = None         # "lock" / "unlock" while a flow is running
-        self.digits = 6            # code length from the request reply
-        self.door = None           # "locked" / "unlocked" / "jammed" once we moved it
-        self.last_result = None    # the client Result of the last network call
-        self.last_report = None    # the Result of the last report_state
+        self.lines = ("", "")  # what the display was last told
+        self.action = None  # "lock" / "unlock" while a flow is running
+        self.digits = 6  # code length from the request reply
+        self.door = None  # "locked" / "unlocked" / "jammed" once we moved it
+        self.last_result = None  # the client Result of the last network call
+        self.last_report = None  # the Result of the last report_state
         self._code = ""
         self._challenge = None
-        self._after = READY        # where MESSAGE goes when its time is up
-        self._t_ms = None          # running timer: duration ...
-        self._t_start = None       # ... and start (None: starts at the next tick)
+        self._after = READY  # where MESSAGE goes when its time is up
+        self._t_ms = None  # running timer: duration ...
+        self._t_start = None  # ... and start (None: starts at the next tick)
         self._diag_page = 0
         self._diag_info = None
         self._diag_check = False
@@ -333,8 +350,7 @@ class DoorMachine:
                 except Exception:
                     info = None
             self._diag_info = info if isinstance(info, dict) else {}
-            self._show(screens.diag_net(self._diag_info.get("ip"),
-                                        self._diag_info.get("rssi")))
+            self._show(screens.diag_net(self._diag_info.get("ip"), self._diag_info.get("rssi")))
             self._arm(self._diag_ms, now_ms)
         else:
             self._show(screens.diag_server(self._diag_info.get("gateway"), None))

@@ -8,8 +8,10 @@ except ImportError:
 try:
     from time import sleep_ms as _sleep_ms
 except ImportError:
+
     def _sleep_ms(ms):
         pass
+
 
 from doorlogic.tones import TONES  # noqa: F401 (drivers.buzzer.TONES stays)
 

@@ -14,8 +14,10 @@ except ImportError:
 try:
     from time import ticks_diff
 except ImportError:  # CPython: plain ints, no wrap-around
+
     def ticks_diff(a, b):
         return a - b
+
 
 KEYS = "123A456B789C*0#D"
 DEBOUNCE_MS = const(30)
@@ -29,9 +31,9 @@ class Keypad:
         self._cols = cols
         self._keys = tuple(keys)
         self._debounce = debounce_ms
-        self._raw = None      # key read at the previous scan
-        self._since = 0       # when _raw last changed
-        self.held = None      # debounced key currently held down, or None
+        self._raw = None  # key read at the previous scan
+        self._since = 0  # when _raw last changed
+        self.held = None  # debounced key currently held down, or None
         for r in rows:
             r.value(1)
 

@@ -10,14 +10,16 @@ except ImportError:
 try:
     from time import sleep_us as _sleep_us
 except ImportError:  # CPython has no LCD to wait for
+
     def _sleep_us(us):
         pass
 
+
 CLEAR = const(0x01)
 HOME = const(0x02)
-ENTRY_MODE = const(0x06)       # increment, no display shift
+ENTRY_MODE = const(0x06)  # increment, no display shift
 DISPLAY_OFF = const(0x08)
-DISPLAY_ON = const(0x0C)       # display on, cursor off, blink off
+DISPLAY_ON = const(0x0C)  # display on, cursor off, blink off
 FUNCTION_4BIT_2LINE = const(0x28)
 SET_CGRAM = const(0x40)
 SET_DDRAM = const(0x80)

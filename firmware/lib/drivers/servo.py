@@ -13,8 +13,9 @@ UNLOCK_ANGLE = const(0)
 
 
 class Servo:
-    def __init__(self, pwm, min_us=MIN_US, max_us=MAX_US, freq=FREQ_HZ,
-                 lock_angle=LOCK_ANGLE, unlock_angle=UNLOCK_ANGLE):
+    def __init__(
+        self, pwm, min_us=MIN_US, max_us=MAX_US, freq=FREQ_HZ, lock_angle=LOCK_ANGLE, unlock_angle=UNLOCK_ANGLE
+    ):
         self._pwm = pwm
         self._min = min_us
         self._max = max_us

@@ -1,6 +1,8 @@
 # Station-mode Wi-Fi helpers over a network.WLAN-like object passed in by main.py.
 try:
-    from time import ticks_ms as _ticks_ms, sleep_ms as _sleep_ms, ticks_diff
+    from time import sleep_ms as _sleep_ms
+    from time import ticks_diff
+    from time import ticks_ms as _ticks_ms
 except ImportError:  # CPython: the caller injects time
     _ticks_ms = None
     _sleep_ms = None

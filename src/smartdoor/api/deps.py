@@ -1,5 +1,6 @@
 """Annotated dependency aliases: routes say what they need, the app state provides it.
 (async def: FastAPI would run a plain def dependency in a worker thread on every request.)"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from smartdoor.store.database import Database
 @dataclass
 class Services:
     """Everything a request may need, built once by the app's lifespan."""
+
     settings: Settings
     db: Database
     keyring: Keyring

@@ -1,4 +1,5 @@
 """Device API v1 (ARCHITECTURE.md §3): every request but /time signed, every reply signed."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,13 @@ from smartdoor.doors.service import door_key
 from smartdoor.errors import ApiError
 from smartdoor.otp import service as otp
 from smartdoor.otp.codes import is_code_format
-from smartdoor.signing.server import SignedParams, check_freshness, check_signature, parse_request_signature, \
-    reply_headers
+from smartdoor.signing.server import (
+    SignedParams,
+    check_freshness,
+    check_signature,
+    parse_request_signature,
+    reply_headers,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
 
@@ -66,11 +72,14 @@ class DeviceRequest:
 
 def reply_signer(key: bytes, keyid: str, request_signature: str, now: datetime):
     """Makes the signed replies to one request: bound to its signature (ARCHITECTURE.md §3)."""
+
     def sign(status: int, payload: dict, headers: dict | None = None) -> Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        signed = reply_headers(key=key, keyid=keyid, status=status, body=body,
-                               request_signature=request_signature, now=now)
+        signed = reply_headers(
+            key=key, keyid=keyid, status=status, body=body, request_signature=request_signature, now=now
+        )
         return Response(body, status_code=status, media_type="application/json", headers={**(headers or {}), **signed})
+
     return sign
 
 
@@ -87,15 +96,32 @@ async def authenticated(request: Request, services: ServicesDep, client: ClientD
             raise ApiError(401, "unknown_door", "unknown keyid")
         key = door_key(services.keyring, door)
         request.state.reply_signer = reply_signer(key, door["_id"], request.headers["signature"], now)
-        check_signature(params, key=key, method=request.method, path=request.url.path,
-                        headers=request.headers, body=body)
+        check_signature(
+            params, key=key, method=request.method, path=request.url.path, headers=request.headers, body=body
+        )
     except ApiError as refused:
-        await audit.record(services.db, now=now, event="bad_signature", outcome="refused", door=keyid,
-                           reason=refused.error, client=client, path=request.url.path)
+        await audit.record(
+            services.db,
+            now=now,
+            event="bad_signature",
+            outcome="refused",
+            door=keyid,
+            reason=refused.error,
+            client=client,
+            path=request.url.path,
+        )
         raise
     if repeats := services.lockouts.take_rejections(keyid):  # refused by the lockout gate meanwhile
-        await audit.record(services.db, now=now, event="lockout_rejections", outcome="refused", door=keyid,
-                           reason="locked_out", client=client, count=repeats)
+        await audit.record(
+            services.db,
+            now=now,
+            event="lockout_rejections",
+            outcome="refused",
+            door=keyid,
+            reason="locked_out",
+            client=client,
+            count=repeats,
+        )
     return DeviceRequest(door, params, body, client, now)
 
 
@@ -122,11 +148,19 @@ async def remember_nonce(services: Services, dev: DeviceRequest) -> None:
     still fresh enough to pass the created check is caught here."""
     keep = timedelta(seconds=2 * services.settings.clock_skew_seconds + 60)
     try:
-        await services.db.nonces.insert_one({"_id": f"{dev.door['_id']}:{dev.params.nonce}",
-                                             "purge_at": dev.now + keep})
+        await services.db.nonces.insert_one(
+            {"_id": f"{dev.door['_id']}:{dev.params.nonce}", "purge_at": dev.now + keep}
+        )
     except DuplicateKeyError:
-        await audit.record(services.db, now=dev.now, event="replay", outcome="refused", door=dev.door["_id"],
-                           reason="replayed_request", client=dev.client)
+        await audit.record(
+            services.db,
+            now=dev.now,
+            event="replay",
+            outcome="refused",
+            door=dev.door["_id"],
+            reason="replayed_request",
+            client=dev.client,
+        )
         raise ApiError(401, "replayed_request", "this request was seen before") from None
 
 
@@ -134,8 +168,15 @@ async def parse_or_audit(services: Services, dev: DeviceRequest, model: type[_Bo
     try:
         return dev.parse(model)
     except ApiError as bad:
-        await audit.record(services.db, now=dev.now, event=event, outcome="refused", door=dev.door["_id"],
-                           reason=bad.error, client=dev.client)
+        await audit.record(
+            services.db,
+            now=dev.now,
+            event=event,
+            outcome="refused",
+            door=dev.door["_id"],
+            reason=bad.error,
+            client=dev.client,
+        )
         raise
 
 
@@ -149,36 +190,65 @@ async def server_time(services: ServicesDep) -> dict:
     return {"epoch": int(services.clock.now().timestamp())}
 
 
-@router.post("/otp/request", summary="Ask for a code: emailed to the door's people",
-             openapi_extra=_signed_body(CodeRequest))
+@router.post(
+    "/otp/request", summary="Ask for a code: emailed to the door's people", openapi_extra=_signed_body(CodeRequest)
+)
 async def request_code(dev: Device, services: ServicesDep, request: Request) -> Response:
     await remember_nonce(services, dev)
     body = await parse_or_audit(services, dev, CodeRequest, "code_request")
     with remembering_lockouts(services, dev):
-        issued = await otp.issue_code(services.db, services.keyring, services.settings, services.mailer.send,
-                                      door=dev.door, action=body.action, now=dev.now, client=dev.client)
-    reply = {"status": "partial_success" if issued.delivery_error else "success",
-             "challenge_id": issued.challenge_id,
-             "expires_in": int((issued.expires_at - dev.now).total_seconds()),
-             "digits": issued.digits, "recipients": len(issued.recipients)}
+        issued = await otp.issue_code(
+            services.db,
+            services.keyring,
+            services.settings,
+            services.mailer.send,
+            door=dev.door,
+            action=body.action,
+            now=dev.now,
+            client=dev.client,
+        )
+    reply = {
+        "status": "partial_success" if issued.delivery_error else "success",
+        "challenge_id": issued.challenge_id,
+        "expires_in": int((issued.expires_at - dev.now).total_seconds()),
+        "digits": issued.digits,
+        "recipients": len(issued.recipients),
+    }
     if issued.delivery_error:
         reply["reason"] = issued.delivery_error
     return request.state.reply_signer(200, reply)
 
 
-@router.post("/otp/verify", summary="Check a typed code; success moves the door",
-             openapi_extra=_signed_body(VerifyRequest))
+@router.post(
+    "/otp/verify", summary="Check a typed code; success moves the door", openapi_extra=_signed_body(VerifyRequest)
+)
 async def verify_code(dev: Device, services: ServicesDep, request: Request) -> Response:
     # no nonce-cache write here: the challenge itself refuses a replayed verify (saves a round trip)
     body = await parse_or_audit(services, dev, VerifyRequest, "verify")
     if not is_code_format(body.code, services.settings.code_digits):
-        await audit.record(services.db, now=dev.now, event="verify", outcome="refused", door=dev.door["_id"],
-                           reason="invalid_input", client=dev.client)
+        await audit.record(
+            services.db,
+            now=dev.now,
+            event="verify",
+            outcome="refused",
+            door=dev.door["_id"],
+            reason="invalid_input",
+            client=dev.client,
+        )
         raise ApiError(422, "invalid_input", f"code must be {services.settings.code_digits} digits")
     with remembering_lockouts(services, dev):
-        action = await otp.verify_code(services.db, services.keyring, services.settings, services.mailer.send,
-                                       door=dev.door, code=body.code, challenge_id=body.challenge_id,
-                                       now=dev.now, client=dev.client, nonce=dev.params.nonce)
+        action = await otp.verify_code(
+            services.db,
+            services.keyring,
+            services.settings,
+            services.mailer.send,
+            door=dev.door,
+            code=body.code,
+            challenge_id=body.challenge_id,
+            now=dev.now,
+            client=dev.client,
+            nonce=dev.params.nonce,
+        )
     return request.state.reply_signer(200, {"status": "success", "action": action})
 
 
@@ -187,8 +257,16 @@ async def report_state(dev: Device, services: ServicesDep, request: Request) -> 
     await remember_nonce(services, dev)
     body = await parse_or_audit(services, dev, StateReport, "state_report")
     fields = body.model_dump(exclude_none=True)
-    await services.db.doors.update_one({"_id": dev.door["_id"]},
-                                       {"$set": {**fields, "state_at": dev.now, "last_seen_from": dev.client}})
-    await audit.record(services.db, now=dev.now, event="state_report", outcome="info", door=dev.door["_id"],
-                       client=dev.client, **fields)
+    await services.db.doors.update_one(
+        {"_id": dev.door["_id"]}, {"$set": {**fields, "state_at": dev.now, "last_seen_from": dev.client}}
+    )
+    await audit.record(
+        services.db,
+        now=dev.now,
+        event="state_report",
+        outcome="info",
+        door=dev.door["_id"],
+        client=dev.client,
+        **fields,
+    )
     return request.state.reply_signer(200, {"status": "ok"})

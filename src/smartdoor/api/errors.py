@@ -1,4 +1,5 @@
 """Every error a client can cause becomes JSON; database outages become 503, never 500."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,10 @@ def install(app: FastAPI) -> None:
         return error_response(request, ApiError(exc.status_code, "http_error", str(exc.detail)))
 
     for db_error in (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure):
+
         @app.exception_handler(db_error)
         async def _db_down(request: Request, exc: Exception):
             log.error("database unavailable: %s", type(exc).__name__)
-            return error_response(request, ApiError(503, "db_unavailable", "database unavailable",
-                                                    retry_after=DB_RETRY_AFTER))
+            return error_response(
+                request, ApiError(503, "db_unavailable", "database unavailable", retry_after=DB_RETRY_AFTER)
+            )

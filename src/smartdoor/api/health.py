@@ -23,8 +23,12 @@ async def health(services: ServicesDep, request: Request) -> dict:
         database = "connected"
     except PyMongoError:
         database = "disconnected"
-    return {"status": "healthy" if database == "connected" else "degraded", "database": database,
-            "timestamp": services.clock.now().isoformat(), "version": __version__,
-            "uptime_seconds": int(time.monotonic() - request.app.state.started),
-            "mail_configured": services.settings.mail_configured,
-            "legacy_api": services.settings.legacy_api}
+    return {
+        "status": "healthy" if database == "connected" else "degraded",
+        "database": database,
+        "timestamp": services.clock.now().isoformat(),
+        "version": __version__,
+        "uptime_seconds": int(time.monotonic() - request.app.state.started),
+        "mail_configured": services.settings.mail_configured,
+        "legacy_api": services.settings.legacy_api,
+    }

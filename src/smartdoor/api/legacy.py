@@ -2,6 +2,7 @@
 unauthenticated by nature, so they exist only with LEGACY_API=true, act on the one door
 named by LEGACY_DOOR, ignore the code the caller sends (the server makes it), and keep
 every limit and the audit."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -18,8 +19,12 @@ router = APIRouter(tags=["legacy (seed firmware)"])
 
 
 class SendOtp(BaseModel):
-    otp: str = Field(min_length=4, max_length=10, pattern=r"^[0-9]+$",
-                     description="Ignored but for its length: the server makes the code")
+    otp: str = Field(
+        min_length=4,
+        max_length=10,
+        pattern=r"^[0-9]+$",
+        description="Ignored but for its length: the server makes the code",
+    )
     mode: Literal["lock", "unlock"]
 
 
@@ -36,14 +41,25 @@ async def _door(services):
 async def send_otp(body: SendOtp, services: ServicesDep, client: ClientDep, request: Request) -> dict:
     request.state.legacy = True
     door = await _door(services)
-    issued = await otp.issue_code(services.db, services.keyring, services.settings, services.mailer.send,
-                                  door=door, action=body.mode, now=services.clock.now(), client=client,
-                                  digits=len(body.otp))
+    issued = await otp.issue_code(
+        services.db,
+        services.keyring,
+        services.settings,
+        services.mailer.send,
+        door=door,
+        action=body.mode,
+        now=services.clock.now(),
+        client=client,
+        digits=len(body.otp),
+    )
     if issued.delivery_error:
-        return {"status": "partial_success", "message": f"OTP stored but email failed: {issued.delivery_error}",
-                "recipients": issued.recipients, "mode": body.mode}
-    return {"status": "success", "message": "OTP sent successfully", "recipients": issued.recipients,
-            "mode": body.mode}
+        return {
+            "status": "partial_success",
+            "message": f"OTP stored but email failed: {issued.delivery_error}",
+            "recipients": issued.recipients,
+            "mode": body.mode,
+        }
+    return {"status": "success", "message": "OTP sent successfully", "recipients": issued.recipients, "mode": body.mode}
 
 
 @router.post("/verify-otp")
@@ -53,9 +69,17 @@ async def verify_otp(body: VerifyOtp, services: ServicesDep, client: ClientDep, 
     if not body.otp.isascii() or not body.otp.isdigit():
         raise ApiError(400, "invalid_input", "Invalid OTP")
     try:
-        action = await otp.verify_code(services.db, services.keyring, services.settings, services.mailer.send,
-                                         door=door, code=body.otp, challenge_id=None, now=services.clock.now(),
-                                         client=client)
+        action = await otp.verify_code(
+            services.db,
+            services.keyring,
+            services.settings,
+            services.mailer.send,
+            door=door,
+            code=body.otp,
+            challenge_id=None,
+            now=services.clock.now(),
+            client=client,
+        )
     except ApiError as refused:
         if refused.status == 429:
             raise

@@ -1,4 +1,5 @@
 """Refuses request bodies over the limit before they are read into memory."""
+
 from __future__ import annotations
 
 import json
@@ -33,11 +34,16 @@ class BodyLimit:
             await self._too_large(send)
 
     async def _too_large(self, send):
-        body = json.dumps({"status": "error", "error": "too_large",
-                           "message": f"request body over {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {"status": "error", "error": "too_large", "message": f"request body over {self.max_bytes} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

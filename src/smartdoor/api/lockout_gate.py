@@ -2,6 +2,7 @@
 routing, dependencies or the database: hammering a locked door costs a signature check and
 nothing else. Anything the gate cannot settle itself (not signed, unknown door, bad
 signature, stale, not locked out) goes on to the app unchanged, which answers and audits it."""
+
 from __future__ import annotations
 
 from starlette.datastructures import Headers
@@ -62,4 +63,5 @@ async def _read_body(receive):
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
+
     return body, replay

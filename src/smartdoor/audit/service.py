@@ -1,4 +1,5 @@
 """Append-only audit trail. Nothing here updates or deletes; code clean-up never touches it."""
+
 from __future__ import annotations
 
 import csv
@@ -11,17 +12,49 @@ from smartdoor.store.database import Database
 FIELDS = ("at", "event", "outcome", "door", "action", "reason", "client")
 
 
-async def record(db: Database, *, now: datetime, event: str, outcome: str, door: str | None = None,
-                 action: str | None = None, reason: str | None = None, client: str | None = None,
-                 **details) -> None:
-    await record_many(db, [entry(now=now, event=event, outcome=outcome, door=door, action=action,
-                                 reason=reason, client=client, **details)])
+async def record(
+    db: Database,
+    *,
+    now: datetime,
+    event: str,
+    outcome: str,
+    door: str | None = None,
+    action: str | None = None,
+    reason: str | None = None,
+    client: str | None = None,
+    **details,
+) -> None:
+    await record_many(
+        db,
+        [
+            entry(
+                now=now, event=event, outcome=outcome, door=door, action=action, reason=reason, client=client, **details
+            )
+        ],
+    )
 
 
-def entry(*, now: datetime, event: str, outcome: str, door: str | None = None, action: str | None = None,
-          reason: str | None = None, client: str | None = None, **details) -> dict:
-    return {"at": now, "event": event, "outcome": outcome, "door": door, "action": action,
-            "reason": reason, "client": client, **details}
+def entry(
+    *,
+    now: datetime,
+    event: str,
+    outcome: str,
+    door: str | None = None,
+    action: str | None = None,
+    reason: str | None = None,
+    client: str | None = None,
+    **details,
+) -> dict:
+    return {
+        "at": now,
+        "event": event,
+        "outcome": outcome,
+        "door": door,
+        "action": action,
+        "reason": reason,
+        "client": client,
+        **details,
+    }
 
 
 async def record_many(db: Database, events: list[dict]) -> None:
@@ -29,8 +62,15 @@ async def record_many(db: Database, events: list[dict]) -> None:
         await db.append_audit(events)
 
 
-async def query(db: Database, *, door: str | None = None, since: datetime | None = None,
-                outcome: str | None = None, event_name: str | None = None, limit: int = 1000) -> list[dict]:
+async def query(
+    db: Database,
+    *,
+    door: str | None = None,
+    since: datetime | None = None,
+    outcome: str | None = None,
+    event_name: str | None = None,
+    limit: int = 1000,
+) -> list[dict]:
     flt: dict = {}
     if door:
         flt["door"] = door

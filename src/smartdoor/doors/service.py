@@ -1,4 +1,5 @@
 """Doors: who gets the codes, the device secret (sealed at rest), and the lockout state."""
+
 from __future__ import annotations
 
 import logging
@@ -31,18 +32,28 @@ def _validate_recipients(recipients: list[str]) -> list[str]:
     return cleaned
 
 
-async def create_door(db: Database, keyring: Keyring, *, name: str, recipients: list[str], now: datetime,
-                      door_id: str | None = None) -> tuple[dict, str]:
+async def create_door(
+    db: Database, keyring: Keyring, *, name: str, recipients: list[str], now: datetime, door_id: str | None = None
+) -> tuple[dict, str]:
     """Returns the door and its secret as 64 hex characters: the only time it is shown."""
     name = name.strip()
     if not name or len(name) > 64:
         raise ApiError(422, "invalid_input", "a door name is 1 to 64 characters")
     door_id = door_id or new_door_id()
     secret = secrets.token_bytes(SECRET_BYTES)
-    door = {"_id": door_id, "name": name, "recipients": _validate_recipients(recipients),
-            "sealed_secret": Binary(keyring.seal(door_id, secret)), "created_at": now,
-            "failures": 0, "locked_until": None, "hard_locked": False, "lockout_notified": False,
-            "recent_requests": [], "state": None}
+    door = {
+        "_id": door_id,
+        "name": name,
+        "recipients": _validate_recipients(recipients),
+        "sealed_secret": Binary(keyring.seal(door_id, secret)),
+        "created_at": now,
+        "failures": 0,
+        "locked_until": None,
+        "hard_locked": False,
+        "lockout_notified": False,
+        "recent_requests": [],
+        "state": None,
+    }
     try:
         await db.doors.insert_one(door)
     except DuplicateKeyError:
@@ -63,8 +74,9 @@ async def list_doors(db: Database) -> list[dict]:
 
 async def rotate_secret(db: Database, keyring: Keyring, *, door_id: str) -> str:
     secret = secrets.token_bytes(SECRET_BYTES)
-    result = await db.doors.update_one({"_id": door_id},
-                                       {"$set": {"sealed_secret": Binary(keyring.seal(door_id, secret))}})
+    result = await db.doors.update_one(
+        {"_id": door_id}, {"$set": {"sealed_secret": Binary(keyring.seal(door_id, secret))}}
+    )
     if not result.matched_count:
         raise ApiError(404, "unknown_door", f"no door {door_id!r}")
     return secret.hex()
@@ -78,8 +90,10 @@ async def remove_door(db: Database, *, door_id: str) -> None:
 
 
 async def clear_lockout(db: Database, *, door_id: str) -> None:
-    result = await db.doors.update_one({"_id": door_id}, {"$set": {
-        "failures": 0, "locked_until": None, "hard_locked": False, "lockout_notified": False}})
+    result = await db.doors.update_one(
+        {"_id": door_id},
+        {"$set": {"failures": 0, "locked_until": None, "hard_locked": False, "lockout_notified": False}},
+    )
     if not result.matched_count:
         raise ApiError(404, "unknown_door", f"no door {door_id!r}")
 

@@ -1,4 +1,5 @@
 """Sending mail over SMTP (plain, STARTTLS or implicit TLS) behind a one-method interface."""
+
 from __future__ import annotations
 
 import logging
@@ -29,10 +30,14 @@ class SmtpMailer:
         context = ssl.create_default_context(cafile=s.mail_ca_file or None)
         try:
             await aiosmtplib.send(
-                message, hostname=s.mail_server, port=s.mail_port,
+                message,
+                hostname=s.mail_server,
+                port=s.mail_port,
                 username=s.mail_username or None,
                 password=s.mail_password.get_secret_value() if s.mail_username else None,
-                start_tls=s.mail_starttls, use_tls=s.mail_ssl_tls, tls_context=context,
+                start_tls=s.mail_starttls,
+                use_tls=s.mail_ssl_tls,
+                tls_context=context,
                 timeout=s.mail_timeout_seconds,
             )
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:

@@ -1,12 +1,13 @@
 """A real SMTP server on loopback that keeps what it receives: the demo's inbox and the
 tests' mail server. aiosmtpd runs it in its own thread."""
+
 from __future__ import annotations
 
 import logging
 import socket
 import threading
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from aiosmtpd.controller import Controller
@@ -18,14 +19,20 @@ class MailSink:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         msg = message_from_bytes(envelope.content, policy=policy.default)
         text = msg.get_body(("plain",))
         html = msg.get_body(("html",))
-        item = {"received_at": datetime.now(timezone.utc), "from": envelope.mail_from,
-                "to": list(envelope.rcpt_tos), "subject": str(msg["Subject"]),
-                "text": text.get_content() if text else "", "html": html.get_content() if html else "",
-                "multipart": msg.is_multipart(), "tls": bool(session.ssl)}
+        item = {
+            "received_at": datetime.now(UTC),
+            "from": envelope.mail_from,
+            "to": list(envelope.rcpt_tos),
+            "subject": str(msg["Subject"]),
+            "text": text.get_content() if text else "",
+            "html": html.get_content() if html else "",
+            "multipart": msg.is_multipart(),
+            "tls": bool(session.ssl),
+        }
         with self._arrived:
             self._messages.append(item)
             self._arrived.notify_all()

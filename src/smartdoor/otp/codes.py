@@ -1,4 +1,5 @@
 """Code generation and the pure limit arithmetic (ARCHITECTURE.md §4)."""
+
 from __future__ import annotations
 
 import secrets

@@ -5,6 +5,7 @@ answered 429 without a database read or an audit write of its own.
 It can only ever refuse: the database stays the truth. An entry lives `ttl_seconds` of the
 clock, so a lockout lifted by an administrator is seen about that much later. Rejections
 answered from memory are counted and audited as one event when the door is next read."""
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ class LockoutMemory:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         old = self._entries.get(door["_id"])
-        self._entries[door["_id"]] = _Entry(door, refusal.error, now + timedelta(seconds=refusal.retry_after), now,
-                                            old.rejections if old else 0)
+        self._entries[door["_id"]] = _Entry(
+            door, refusal.error, now + timedelta(seconds=refusal.retry_after), now, old.rejections if old else 0
+        )
 
     def door(self, door_id: str, now: datetime) -> dict | None:
         """The remembered door while its lockout lasts, else None. Once an entry is older than
@@ -57,8 +59,12 @@ class LockoutMemory:
     def refuse(self, door_id: str, now: datetime) -> ApiError:
         entry = self._entries[door_id]
         entry.rejections += 1
-        return ApiError(429, entry.error, "too many wrong codes: wait before trying again",
-                        retry_after=max(1, math.ceil((entry.until - now).total_seconds())))
+        return ApiError(
+            429,
+            entry.error,
+            "too many wrong codes: wait before trying again",
+            retry_after=max(1, math.ceil((entry.until - now).total_seconds())),
+        )
 
     def take_rejections(self, door_id: str) -> int:
         """How many rejections were answered from memory since the last call; resets the count."""

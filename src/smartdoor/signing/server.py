@@ -1,6 +1,7 @@
 """Server side of the device protocol's signatures (ARCHITECTURE.md §3): check a request,
 sign a reply. The signature base itself comes from doorlogic.httpsig, the firmware's own
 module, so both ends build it with the same code."""
+
 from __future__ import annotations
 
 import re
@@ -8,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from doorlogic import httpsig
-
 from smartdoor.errors import ApiError
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_\-=]{22,128}$")  # ≥16 random bytes as base64url or hex
@@ -72,6 +72,7 @@ def check_signature(params: SignedParams, *, key: bytes, method: str, path: str,
         raise _refuse("signature does not verify")
 
 
-def reply_headers(*, key: bytes, keyid: str, status: int, body: bytes, request_signature: str,
-                  now: datetime) -> dict[str, str]:
+def reply_headers(
+    *, key: bytes, keyid: str, status: int, body: bytes, request_signature: str, now: datetime
+) -> dict[str, str]:
     return httpsig.sign_reply(key, keyid, status, body, request_signature, int(now.timestamp()))

@@ -1,4 +1,5 @@
 """The one database handle: AsyncMongoClient, collections and their indexes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,7 +56,11 @@ class Database:
 
 def connect(uri: str, *, db_name: str = DB_NAME, timeout_ms: int = 2000, **client_options) -> Database:
     client: AsyncMongoClient = AsyncMongoClient(
-        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True,
-        w="majority" if "replicaSet=" in uri else 1, **client_options,
+        uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        tz_aware=True,
+        w="majority" if "replicaSet=" in uri else 1,
+        **client_options,
     )
     return Database(client=client, db=client[db_name])

@@ -4,6 +4,7 @@ WiredTiger locks its folder, so two processes cannot open one DATA_DIR. The firs
 starts `secantusd` as a child and writes its address to DATA_DIR/embedded-db.json; any other
 `smartdoor` process on the same DATA_DIR finds that file and connects to the running server.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -85,11 +86,25 @@ def start_or_share(data_dir: Path, *, startup_timeout: float = 30.0) -> Embedded
         port = _free_port()
         storage = data_dir / "db"
         storage.mkdir(exist_ok=True)
-        log = open(data_dir / "embedded-db.log", "ab")
+        log = open(data_dir / "embedded-db.log", "ab")  # noqa: SIM115 (the child keeps it; closed after Popen)
         process = subprocess.Popen(
-            [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-             "--storage-path", str(storage), "--log-level", "WARNING"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=data_dir,
+            [
+                sys.executable,
+                "-m",
+                "secantus",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                str(storage),
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            cwd=data_dir,
             start_new_session=True,  # Ctrl-C goes to us; we stop it in order
         )
         log.close()

@@ -2,6 +2,7 @@
 the database in one insert_many. Each caller still waits until its own documents are stored
 (or gets the error), so nothing is acknowledged before it is written; under load the database
 sees one command where it would see one per request."""
+
 from __future__ import annotations
 
 import asyncio

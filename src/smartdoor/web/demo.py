@@ -2,13 +2,14 @@
 SMTP sink (its mails shown at /inbox), one provisioned door, and the firmware's state machine
 running as a simulated device (shown at /simulator) against the backend's own URL, over real
 HTTP with real signatures. The demo pages are mounted here only, never by `smartdoor serve`."""
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import uvicorn
 from fastapi import FastAPI
@@ -32,8 +33,16 @@ DEMO_RECIPIENT = "demo@example.com"
 def demo_settings(smtp_port: int, **overrides) -> Settings:
     """Settings from the environment (DATA_DIR defaults to ./data), in demo mode, with mail
     going to the built-in sink: loopback, no TLS, no login."""
-    values = dict(demo_mode=True, mail_server="127.0.0.1", mail_port=smtp_port, mail_starttls=False,
-                  mail_ssl_tls=False, mail_username="", mail_password="", mail_ca_file="")
+    values = dict(
+        demo_mode=True,
+        mail_server="127.0.0.1",
+        mail_port=smtp_port,
+        mail_starttls=False,
+        mail_ssl_tls=False,
+        mail_username="",
+        mail_password="",
+        mail_ca_file="",
+    )
     values.update(overrides)
     return Settings(**values)
 
@@ -45,12 +54,13 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def provision_door(db: Database, settings: Settings, *, name: str = DEMO_DOOR,
-                         recipient: str = DEMO_RECIPIENT) -> tuple[str, str]:
+async def provision_door(
+    db: Database, settings: Settings, *, name: str = DEMO_DOOR, recipient: str = DEMO_RECIPIENT
+) -> tuple[str, str]:
     """The demo door's id and a usable secret. A door left by an earlier run gets a new secret
     (secrets are never shown twice) and its lockout cleared."""
     keyring = Keyring(settings.master_key())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     existing = await db.doors.find_one({"name": name}, {"_id": 1})
     if existing is None:
         try:
@@ -63,8 +73,9 @@ async def provision_door(db: Database, settings: Settings, *, name: str = DEMO_D
     door_id = existing["_id"]
     secret = await doors.rotate_secret(db, keyring, door_id=door_id)
     await doors.clear_lockout(db, door_id=door_id)
-    await audit_service.record(db, now=now, event="lockout_cleared", outcome="info", door=door_id,
-                               client="demo", reason="demo restart")
+    await audit_service.record(
+        db, now=now, event="lockout_cleared", outcome="info", door=door_id, client="demo", reason="demo restart"
+    )
     return door_id, secret
 
 
@@ -87,8 +98,9 @@ class Demo:
         return self.base_url + "/simulator"
 
     def build_app(self) -> FastAPI:
-        app = create_app(self.settings, extra_routers=(build_router(lambda: self.thread, self.sink,
-                                                                    door_name=DEMO_DOOR),))
+        app = create_app(
+            self.settings, extra_routers=(build_router(lambda: self.thread, self.sink, door_name=DEMO_DOOR),)
+        )
         inner = app.router.lifespan_context
 
         @contextlib.asynccontextmanager

@@ -1,12 +1,13 @@
 """Demo-only pages: /simulator (the simulated door) and /inbox (what the mail sink caught).
 Mounted by smartdoor.web.demo.run_demo only, never by create_app() on its own."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -55,13 +56,19 @@ def html_to_text(html: str) -> str:
 
 def _mail_view(mail: dict) -> dict:
     received: datetime = mail["received_at"]
-    return {"subject": mail.get("subject") or "(no subject)", "to": ", ".join(mail.get("to") or []),
-            "from": mail.get("from") or "", "time": received.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-            "iso": received.isoformat(), "text": mail.get("text") or html_to_text(mail.get("html") or "")}
+    return {
+        "subject": mail.get("subject") or "(no subject)",
+        "to": ", ".join(mail.get("to") or []),
+        "from": mail.get("from") or "",
+        "time": received.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+        "iso": received.isoformat(),
+        "text": mail.get("text") or html_to_text(mail.get("html") or ""),
+    }
 
 
-def build_router(get_device: Callable[[], DeviceThread | None], sink: MailSink, *,
-                 door_name: str = "Demo door") -> APIRouter:
+def build_router(
+    get_device: Callable[[], DeviceThread | None], sink: MailSink, *, door_name: str = "Demo door"
+) -> APIRouter:
     """get_device: returns the running DeviceThread (None until the demo door is provisioned)."""
     router = APIRouter(include_in_schema=False)
 
@@ -74,9 +81,17 @@ def build_router(get_device: Callable[[], DeviceThread | None], sink: MailSink, 
     @router.get("/simulator")
     async def simulator_page(request: Request):
         device = running()
-        return templates.TemplateResponse(request, "simulator.html", {
-            "rows": KEYPAD_ROWS, "door_id": device.device.door_id, "door_name": door_name,
-            "tones_json": json.dumps(TONES), "snapshot": device.device.snapshot()})
+        return templates.TemplateResponse(
+            request,
+            "simulator.html",
+            {
+                "rows": KEYPAD_ROWS,
+                "door_id": device.device.door_id,
+                "door_name": door_name,
+                "tones_json": json.dumps(TONES),
+                "snapshot": device.device.snapshot(),
+            },
+        )
 
     @router.get("/simulator/state")
     async def simulator_state(since: int | None = None):
@@ -93,19 +108,23 @@ def build_router(get_device: Callable[[], DeviceThread | None], sink: MailSink, 
             payload = None
         key = payload.get("key") if isinstance(payload, dict) else None
         if not isinstance(key, str) or key not in KEYS:
-            return JSONResponse({"status": "error", "error": "invalid_input",
-                                 "message": "key must be one of " + "".join(sorted(KEYS))}, status_code=422)
+            return JSONResponse(
+                {"status": "error", "error": "invalid_input", "message": "key must be one of " + "".join(sorted(KEYS))},
+                status_code=422,
+            )
         if not running().press(key):
-            return JSONResponse({"status": "error", "error": "busy", "message": "too many queued keys"},
-                                status_code=429, headers={"Retry-After": "1"})
+            return JSONResponse(
+                {"status": "error", "error": "busy", "message": "too many queued keys"},
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
         return {"status": "ok", "key": key}
 
     @router.get("/simulator/static/{name}")
     async def simulator_static(name: str):
         if name not in STATIC:
             raise HTTPException(404)
-        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
-                            headers={"Cache-Control": "no-cache"})
+        return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
     @router.get("/inbox")
     async def inbox_page(request: Request):

@@ -6,6 +6,7 @@ Only the device thread calls the DoorMachine (it is not thread-safe); the web pa
 presses are queued to that thread, and the page reads the drivers' snapshots, which are
 guarded by a lock.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from doorlogic.client import DoorClient
 from doorlogic.clock import Clock
@@ -167,20 +168,34 @@ class SimulatedDevice:
     tick() from one thread (DeviceThread does that for the demo; tests call them directly
     with their own millisecond clock)."""
 
-    def __init__(self, base_url: str, door_id: str, secret_hex: str, *,
-                 transport: Callable | None = None, machine_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        door_id: str,
+        secret_hex: str,
+        *,
+        transport: Callable | None = None,
+        machine_options: dict | None = None,
+    ) -> None:
         self.base_url = base_url
         self.door_id = door_id
         self.lcd = VirtualLCD()
         self.servo = VirtualServo()
         self.buzzer = VirtualBuzzer()
         self.clock = Clock()
-        self.client = DoorClient(base_url, door_id, bytes.fromhex(secret_hex),
-                                 transport or http_transport(), self.clock, os.urandom)
+        self.client = DoorClient(
+            base_url, door_id, bytes.fromhex(secret_hex), transport or http_transport(), self.clock, os.urandom
+        )
         self._started = time.monotonic()
-        self.machine = DoorMachine(self.lcd, self.buzzer, self.servo, self.client,
-                                   diagnostics=self._diagnostics, status_extra=self._status_extra,
-                                   **(machine_options or {}))
+        self.machine = DoorMachine(
+            self.lcd,
+            self.buzzer,
+            self.servo,
+            self.client,
+            diagnostics=self._diagnostics,
+            status_extra=self._status_extra,
+            **(machine_options or {}),
+        )
 
     def _diagnostics(self) -> dict:
         return {"ip": "simulated", "gateway": "simulated", "rssi": None}
@@ -204,9 +219,14 @@ class SimulatedDevice:
         (a freshly opened page must not replay old tones)."""
         line0, line1 = self.lcd.lines
         seq = self.buzzer.seq
-        return {"lcd": [line0, line1], "servo": {"angle": self.servo.angle, "state": self.servo.state},
-                "machine": self.machine.state, "door": self.door_id,
-                "tones": [] if since is None else self.buzzer.since(since), "seq": seq}
+        return {
+            "lcd": [line0, line1],
+            "servo": {"angle": self.servo.angle, "state": self.servo.state},
+            "machine": self.machine.state,
+            "door": self.door_id,
+            "tones": [] if since is None else self.buzzer.since(since),
+            "seq": seq,
+        }
 
 
 def monotonic_ms() -> int:
@@ -217,8 +237,14 @@ class DeviceThread:
     """Runs a SimulatedDevice: starts it once ready() says so, then feeds queued key presses
     and a tick every ~100 ms. Network calls block this thread only."""
 
-    def __init__(self, device: SimulatedDevice, *, ready: Callable[[], bool] | None = None,
-                 now_ms: Callable[[], int] = monotonic_ms, tick_s: float = TICK_SECONDS) -> None:
+    def __init__(
+        self,
+        device: SimulatedDevice,
+        *,
+        ready: Callable[[], bool] | None = None,
+        now_ms: Callable[[], int] = monotonic_ms,
+        tick_s: float = TICK_SECONDS,
+    ) -> None:
         self.device = device
         self._ready = ready
         self._now_ms = now_ms

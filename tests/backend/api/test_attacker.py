@@ -1,5 +1,6 @@
 """What a host on the LAN can try: unsigned, forged, replayed, stale and malformed requests.
 Each is refused with a 4xx JSON error, audited, and changes nothing else."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ VERIFY = "/api/v1/otp/verify"
 
 
 async def counts(h) -> tuple[int, int, int]:
-    return (await h.db.challenges.count_documents({}), len(h.sink.messages()),
-            await h.db.doors.count_documents({"state": {"$ne": None}}))
+    return (
+        await h.db.challenges.count_documents({}),
+        len(h.sink.messages()),
+        await h.db.doors.count_documents({"state": {"$ne": None}}),
+    )
 
 
 async def test_unsigned_request_refused(harness):
@@ -54,16 +58,19 @@ async def test_wrong_key_unknown_door_and_tampering(harness):
     assert len(await harness.audit(event="bad_signature")) == 6
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda h: {**h, "Signature": "sig1=:not base64!:"},
-    lambda h: {**h, "Signature": "sig2=" + h["Signature"][5:]},
-    lambda h: {**h, "Signature-Input": h["Signature-Input"].replace(' "content-digest"', "")},
-    lambda h: {**h, "Signature-Input": h["Signature-Input"].replace('alg="hmac-sha256"', 'alg="rsa-pss-sha512"')},
-    lambda h: {**h, "Signature-Input": h["Signature-Input"].replace(";created=", ";created=x")},
-    lambda h: {**h, "Signature-Input": "sig1=(" + "a" * 5000},
-    lambda h: {k: v for k, v in h.items() if k != "Signature-Input"},
-    lambda h: {**h, "Signature-Input": h["Signature-Input"].replace("nonce=", "nonce=\"ab\";x=")},
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda h: {**h, "Signature": "sig1=:not base64!:"},
+        lambda h: {**h, "Signature": "sig2=" + h["Signature"][5:]},
+        lambda h: {**h, "Signature-Input": h["Signature-Input"].replace(' "content-digest"', "")},
+        lambda h: {**h, "Signature-Input": h["Signature-Input"].replace('alg="hmac-sha256"', 'alg="rsa-pss-sha512"')},
+        lambda h: {**h, "Signature-Input": h["Signature-Input"].replace(";created=", ";created=x")},
+        lambda h: {**h, "Signature-Input": "sig1=(" + "a" * 5000},
+        lambda h: {k: v for k, v in h.items() if k != "Signature-Input"},
+        lambda h: {**h, "Signature-Input": h["Signature-Input"].replace("nonce=", 'nonce="ab";x=')},
+    ],
+)
 async def test_broken_signature_headers_give_401_json(harness, mangle):
     device = await harness.add_door()
     body = b'{"action":"unlock"}'
@@ -111,24 +118,31 @@ async def test_clock_skew_window(harness, skew, status):
         assert r.json()["error"] == "stale_request"
 
 
-@pytest.mark.parametrize("path, body, status, error", [
-    (REQUEST, b"{not json", 400, "bad_request"),
-    (REQUEST, b'{"action": "open"}', 422, "invalid_input"),
-    (REQUEST, b'{"action": 1}', 422, "invalid_input"),
-    (REQUEST, b'{"action": "unlock", "extra": 1}', 422, "invalid_input"),
-    (REQUEST, b'["unlock"]', 422, "invalid_input"),
-    (REQUEST, b"\xff\xfe", 400, "bad_request"),
-    (VERIFY, b'{"challenge_id": "abcdefghij", "code": "12a456"}', 422, "invalid_input"),
-    (VERIFY, b'{"challenge_id": "abcdefghij", "code": "12345"}', 422, "invalid_input"),
-    (VERIFY, b'{"challenge_id": "abcdefghij", "code": "1234567"}', 422, "invalid_input"),
-    (VERIFY, b'{"challenge_id": "abcdefghij", "code": 123456}', 422, "invalid_input"),
-    (VERIFY, b'{"challenge_id": "abcdefghij", "code": "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6"}', 422,
-     "invalid_input"),
-    (VERIFY, b'{"challenge_id": "../../etc", "code": "123456"}', 422, "invalid_input"),
-    (VERIFY, b'{"challenge_id": "abcdefghijk", "code": "123456"}', 404, "unknown_challenge"),
-    ("/api/v1/state", b'{"state": "open"}', 422, "invalid_input"),
-    ("/api/v1/state", b'{"state": "locked", "rssi": "x"}', 422, "invalid_input"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, error",
+    [
+        (REQUEST, b"{not json", 400, "bad_request"),
+        (REQUEST, b'{"action": "open"}', 422, "invalid_input"),
+        (REQUEST, b'{"action": 1}', 422, "invalid_input"),
+        (REQUEST, b'{"action": "unlock", "extra": 1}', 422, "invalid_input"),
+        (REQUEST, b'["unlock"]', 422, "invalid_input"),
+        (REQUEST, b"\xff\xfe", 400, "bad_request"),
+        (VERIFY, b'{"challenge_id": "abcdefghij", "code": "12a456"}', 422, "invalid_input"),
+        (VERIFY, b'{"challenge_id": "abcdefghij", "code": "12345"}', 422, "invalid_input"),
+        (VERIFY, b'{"challenge_id": "abcdefghij", "code": "1234567"}', 422, "invalid_input"),
+        (VERIFY, b'{"challenge_id": "abcdefghij", "code": 123456}', 422, "invalid_input"),
+        (
+            VERIFY,
+            b'{"challenge_id": "abcdefghij", "code": "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6"}',
+            422,
+            "invalid_input",
+        ),
+        (VERIFY, b'{"challenge_id": "../../etc", "code": "123456"}', 422, "invalid_input"),
+        (VERIFY, b'{"challenge_id": "abcdefghijk", "code": "123456"}', 404, "unknown_challenge"),
+        ("/api/v1/state", b'{"state": "open"}', 422, "invalid_input"),
+        ("/api/v1/state", b'{"state": "locked", "rssi": "x"}', 422, "invalid_input"),
+    ],
+)
 async def test_bad_input_is_a_signed_4xx_and_changes_nothing(harness, path, body, status, error):
     device = await harness.add_door()
     r = await device.post(path, raw=body)  # reply signature checked by post()
@@ -146,6 +160,7 @@ async def test_body_over_16_kib(harness):
     async def chunks():  # no Content-Length: counted as it streams
         for _ in range(20):
             yield b"x" * 1024
+
     r = await harness.http.post(REQUEST, content=chunks())
     assert r.status_code == 413
     assert await counts(harness) == (0, 0, 0)
@@ -170,6 +185,7 @@ async def test_door_sealed_under_another_secret_key_is_401_not_500(harness):
     from bson.binary import Binary
 
     from smartdoor.crypto import Keyring
+
     device = await harness.add_door()
     resealed = Keyring(b"another-server-key-" * 3).seal(device.door_id, device.key)
     await harness.db.doors.update_one({"_id": device.door_id}, {"$set": {"sealed_secret": Binary(resealed)}})

@@ -1,4 +1,5 @@
 """The device API end to end over the embedded database and a real SMTP server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,8 +48,7 @@ async def test_reply_signature_is_bound_to_its_request(harness):
     tampered = first.content.replace(b"success", b"sUccess")
     headers = {k.lower(): v for k, v in first.headers.items()}
     assert not httpsig.verify_reply(device.key, device.door_id, 200, headers, tampered, first_headers["Signature"])
-    assert not httpsig.verify_reply(device.key, device.door_id, 201, headers, first.content,
-                                    first_headers["Signature"])
+    assert not httpsig.verify_reply(device.key, device.door_id, 201, headers, first.content, first_headers["Signature"])
     assert second.status_code == 200
 
 
@@ -143,6 +143,7 @@ async def test_challenge_survives_restart(make_harness):
 
 async def test_unused_codes_get_an_expiry_event(harness):
     from smartdoor.otp.service import expire_overdue
+
     device = await harness.add_door()
     cid = (await device.request_code()).json()["challenge_id"]
     assert await expire_overdue(harness.db, now=harness.clock.now()) == 0

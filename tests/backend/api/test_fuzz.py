@@ -1,13 +1,34 @@
 """Random bad input, deterministic seed: whatever a client sends, the answer is JSON and
 never a 5xx."""
+
 from __future__ import annotations
 
 import json
 import random
 
 PATHS = ["/api/v1/otp/request", "/api/v1/otp/verify", "/api/v1/state"]
-VALUES = [None, True, 0, -1, 10**30, 1.5, "", "unlock", "lock", "123456", "١٢٣٤٥٦", "x" * 300, [], {}, ["a"],
-          {"$gt": ""}, "\u0000", "\ud800", "../../", "<script>"]
+VALUES = [
+    None,
+    True,
+    0,
+    -1,
+    10**30,
+    1.5,
+    "",
+    "unlock",
+    "lock",
+    "123456",
+    "١٢٣٤٥٦",
+    "x" * 300,
+    [],
+    {},
+    ["a"],
+    {"$gt": ""},
+    "\u0000",
+    "\ud800",
+    "../../",
+    "<script>",
+]
 KEYS = ["action", "challenge_id", "code", "state", "rssi", "firmware", "uptime", "$where", "_id", ""]
 
 

@@ -52,9 +52,11 @@ def test_settings_refuse_unsafe_defaults(tmp_path):
 
 def test_seed_env_file_names(tmp_path, monkeypatch):
     env = tmp_path / ".env"
-    env.write_text("MAIL_USERNAME=me@gmail.com\nMAIL_PASSWORD=app-pass\nMAIL_FROM=me@gmail.com\n"
-                   "MAIL_SERVER=smtp.gmail.com\nMAIL_PORT=587\nMONGO_URL=mongodb://localhost:27017\n"
-                   f"RECIPIENTS=user1@gmail.com,user2@gmail.com\nSECRET_KEY={TEST_SECRET_KEY}\n")
+    env.write_text(
+        "MAIL_USERNAME=me@gmail.com\nMAIL_PASSWORD=app-pass\nMAIL_FROM=me@gmail.com\n"
+        "MAIL_SERVER=smtp.gmail.com\nMAIL_PORT=587\nMONGO_URL=mongodb://localhost:27017\n"
+        f"RECIPIENTS=user1@gmail.com,user2@gmail.com\nSECRET_KEY={TEST_SECRET_KEY}\n"
+    )
     s = Settings(_env_file=env)
     assert s.recipient_list == ["user1@gmail.com", "user2@gmail.com"] and s.mail_port == 587
     assert s.mongo_url == "mongodb://localhost:27017" and s.mail_password.get_secret_value() == "app-pass"
@@ -64,8 +66,11 @@ def test_seed_env_file_names(tmp_path, monkeypatch):
 def test_cors_off_unless_configured(tmp_path):
     plain = create_app(Settings(_env_file=None, secret_key=TEST_SECRET_KEY, data_dir=tmp_path))
     assert not any("CORS" in str(m) for m in plain.user_middleware)
-    cors = create_app(Settings(_env_file=None, secret_key=TEST_SECRET_KEY, data_dir=tmp_path,
-                               cors_origins="https://admin.example.com"))
+    cors = create_app(
+        Settings(
+            _env_file=None, secret_key=TEST_SECRET_KEY, data_dir=tmp_path, cors_origins="https://admin.example.com"
+        )
+    )
     assert any("CORS" in str(m) for m in cors.user_middleware)
 
 
@@ -81,8 +86,9 @@ async def test_no_code_secret_or_password_in_logs(make_harness, caplog):
         await device.verify(cid, "000000" if code != "000000" else "111111")
         await device.verify(cid, code)
         secret = device.key.hex()
-    async with make_harness(mail_port=dead, mail_password="hunter2-app-password",
-                            mail_username="door@example.com") as h2:
+    async with make_harness(
+        mail_port=dead, mail_password="hunter2-app-password", mail_username="door@example.com"
+    ) as h2:
         d2 = await h2.add_door()
         await d2.request_code()
     logged = "\n".join(r.getMessage() + " " + str(r.args) for r in caplog.records)

@@ -1,4 +1,5 @@
 """The seed's routes, exactly as the seed's Arduino sketch sends them."""
+
 from __future__ import annotations
 
 from tests.conftest import code_in
@@ -15,8 +16,12 @@ async def test_seed_sketch_flow(make_harness):
         # the sketch picks "its" code; the server ignores it but for its length
         r = await h.http.post("/send-otp", json={"otp": "1234", "mode": "unlock"})
         assert r.status_code == 200
-        assert r.json() == {"status": "success", "message": "OTP sent successfully",
-                            "recipients": ["a@example.com", "b@example.com"], "mode": "unlock"}
+        assert r.json() == {
+            "status": "success",
+            "message": "OTP sent successfully",
+            "recipients": ["a@example.com", "b@example.com"],
+            "mode": "unlock",
+        }
         code = code_in(h.sink.wait_for(1)[0])
         assert len(code) == 4
         r = await h.http.post("/verify-otp", json={"otp": code})
@@ -66,6 +71,5 @@ async def test_seed_bad_input(make_harness):
 
 async def test_seed_send_rate_limited(make_harness):
     async with make_harness(legacy_api=True, recipients="ops@example.com") as h:
-        codes = [(await h.http.post("/send-otp", json={"otp": "1234", "mode": "lock"})).status_code
-                 for _ in range(6)]
+        codes = [(await h.http.post("/send-otp", json={"otp": "1234", "mode": "lock"})).status_code for _ in range(6)]
         assert codes == [200] * 5 + [429]

@@ -1,4 +1,5 @@
 """Every limit of ARCHITECTURE.md §4 hit at its stated number, with the fake clock."""
+
 from __future__ import annotations
 
 from smartdoor.doors.service import clear_lockout
@@ -29,6 +30,7 @@ async def test_five_wrong_codes_burn_the_challenge(make_harness):
 
 async def test_parallel_wrong_codes_never_exceed_the_attempt_limit(make_harness):
     import asyncio
+
     async with make_harness(failures_per_lockout=1000, hard_lockout_failures=1000) as h:
         device = await h.add_door()
         cid = (await device.request_code()).json()["challenge_id"]

@@ -1,5 +1,6 @@
 """The `smartdoor` command as a user runs it: its own embedded database, or the one a running
 server already holds on the same DATA_DIR."""
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,9 @@ def running_db(env):
 
 
 def test_door_lifecycle_and_audit(env, running_db):
-    out = run(env, "door", "add", "Front door", "--recipient", "a@example.com", "--recipient", "b@example.com",
-              "--json").stdout
+    out = run(
+        env, "door", "add", "Front door", "--recipient", "a@example.com", "--recipient", "b@example.com", "--json"
+    ).stdout
     door = json.loads(out)  # exactly one JSON object
     assert len(door["secret"]) == 64 and int(door["secret"], 16) >= 0 and door["id"]
     assert door["recipients"] == ["a@example.com", "b@example.com"]
@@ -81,8 +83,9 @@ def test_cli_shares_the_database_of_a_running_server(env, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([*SMARTDOOR, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*SMARTDOOR, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

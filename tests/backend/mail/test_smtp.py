@@ -1,5 +1,6 @@
 """Mail against a real SMTP server on loopback: plain, STARTTLS with a self-signed
 certificate made here, login, and a dead server (→ partial_success, code still valid)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,17 +23,24 @@ PASSWORD = "s3cret-app-password"
 def self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -53,19 +61,30 @@ async def test_starttls_with_login_and_self_signed_certificate(make_harness, tmp
     cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    controller, sink = start_sink(tls_context=context, require_starttls=True, authenticator=authenticator,
-                                  auth_require_tls=True)
+    controller, sink = start_sink(
+        tls_context=context, require_starttls=True, authenticator=authenticator, auth_require_tls=True
+    )
     try:
-        async with make_harness(mail_server="localhost", mail_port=controller.port, mail_starttls=True,
-                                mail_username="door@example.com", mail_password=PASSWORD,
-                                mail_ca_file=str(cert)) as h:
+        async with make_harness(
+            mail_server="localhost",
+            mail_port=controller.port,
+            mail_starttls=True,
+            mail_username="door@example.com",
+            mail_password=PASSWORD,
+            mail_ca_file=str(cert),
+        ) as h:
             device = await h.add_door()
             assert (await device.request_code()).json()["status"] == "success"
             mail = sink.wait_for(1)[0]
             assert mail["tls"] and code_in(mail)
             # an untrusted certificate is refused: the code stays valid, the reply says why
-            async with make_harness(mail_server="localhost", mail_port=controller.port, mail_starttls=True,
-                                    mail_username="door@example.com", mail_password=PASSWORD) as untrusted:
+            async with make_harness(
+                mail_server="localhost",
+                mail_port=controller.port,
+                mail_starttls=True,
+                mail_username="door@example.com",
+                mail_password=PASSWORD,
+            ) as untrusted:
                 d2 = await untrusted.add_door()
                 reply = (await d2.request_code()).json()
                 assert reply["status"] == "partial_success" and "failed" in reply["reason"]
@@ -79,8 +98,13 @@ async def test_implicit_tls(make_harness, tmp_path):
     context.load_cert_chain(cert, key)
     controller, sink = start_sink(ssl_context=context)
     try:
-        async with make_harness(mail_server="localhost", mail_port=controller.port, mail_starttls=False,
-                                mail_ssl_tls=True, mail_ca_file=str(cert)) as h:
+        async with make_harness(
+            mail_server="localhost",
+            mail_port=controller.port,
+            mail_starttls=False,
+            mail_ssl_tls=True,
+            mail_ca_file=str(cert),
+        ) as h:
             device = await h.add_door()
             assert (await device.request_code()).json()["status"] == "success"
             assert code_in(sink.wait_for(1)[0])

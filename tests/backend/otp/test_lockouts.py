@@ -1,10 +1,10 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from smartdoor.errors import ApiError
 from smartdoor.otp.codes import generate_code, is_code_format
 from smartdoor.otp.lockouts import LockoutMemory
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DOOR = {"_id": "d1"}
 
 

@@ -1,4 +1,5 @@
 """Group commit of audit events against the embedded database."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,8 +45,9 @@ async def test_a_failed_write_reaches_every_waiter(mongo_uri):
     db = connect(mongo_uri, db_name="t_group_commit_fail")
     try:
         await db.append_audit([{"_id": 1}])
-        results = await asyncio.gather(db.append_audit([{"_id": 1}]), db.append_audit([{"_id": 2}]),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            db.append_audit([{"_id": 1}]), db.append_audit([{"_id": 2}]), return_exceptions=True
+        )
         assert any(isinstance(r, Exception) for r in results)
     finally:
         await db.client.drop_database("t_group_commit_fail")

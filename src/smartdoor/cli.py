@@ -82,7 +82,7 @@ def simulate(
     secret: Annotated[str, typer.Option(help="The door's secret: 64 hex characters")],
 ) -> None:
     """A simulated door in this terminal (the firmware's own state machine) against any backend."""
-    from smartdoor.simulate import run_simulator
+    from smartdoor.simulator.terminal import run_simulator
 
     raise typer.Exit(run_simulator(url, door, secret))
 

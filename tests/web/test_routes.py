@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from doorlogic.tones import TONES
 from smartdoor.main import create_app
 from smartdoor.settings import Settings
+from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.web.routes import build_router, html_to_text
-from smartdoor.web.simulator import DeviceThread, SimulatedDevice
 
 
 class FakeSink:

@@ -22,9 +22,9 @@ from smartdoor.errors import ApiError
 from smartdoor.mail.sink import MailSink, start_sink
 from smartdoor.main import create_app
 from smartdoor.settings import Settings, UnsafeSettings
+from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.store.database import Database
 from smartdoor.web.routes import build_router
-from smartdoor.web.simulator import DeviceThread, SimulatedDevice
 
 DEMO_DOOR = "Demo door"
 DEMO_RECIPIENT = "demo@example.com"

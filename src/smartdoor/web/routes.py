@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from doorlogic.tones import TONES
 from smartdoor.mail.sink import MailSink
-from smartdoor.web.simulator import KEYS, DeviceThread
+from smartdoor.simulator.device import KEYS, DeviceThread
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"simulator.js": "text/javascript", "style.css": "text/css"}

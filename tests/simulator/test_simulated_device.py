@@ -11,7 +11,9 @@ import pytest
 from doorlogic import screens
 from doorlogic.statemachine import DONE, ENTRY, MESSAGE, READY, SENT
 from smartdoor.audit.service import query
-from smartdoor.web.simulator import LOCK_ANGLE, UNLOCK_ANGLE, SimulatedDevice, http_transport
+from smartdoor.simulator.device import SimulatedDevice
+from smartdoor.simulator.hardware import LOCK_ANGLE, UNLOCK_ANGLE
+from smartdoor.simulator.transport import http_transport
 from tests.conftest import code_in
 
 

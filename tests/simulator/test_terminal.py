@@ -8,7 +8,7 @@ import time
 from typer.testing import CliRunner
 
 from smartdoor.cli import app
-from smartdoor.simulate import run_simulator
+from smartdoor.simulator.terminal import run_simulator
 from tests.conftest import code_in
 
 

@@ -7,7 +7,7 @@ import re
 import sys
 import threading
 
-from smartdoor.web.simulator import KEYS, DeviceThread, SimulatedDevice
+from smartdoor.simulator.device import KEYS, DeviceThread, SimulatedDevice
 
 HELP = "keys: 0-9 * # A B C D (several per line are fine), Enter sends; q quits"
 

@@ -680,7 +680,7 @@ async def measure(
 ) -> None:
     meter = CpuMeter({"server": server_pid, "db": db_pid, "bench": os.getpid()})
     db = connect(settings.mongo_url, db_name=settings.mongo_db)
-    keyring = Keyring(settings.master_key())
+    keyring = settings.keyring()
     try:
         log("provisioning 51 doors through the service functions")
         doors = []

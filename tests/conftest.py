@@ -21,7 +21,6 @@ import uvicorn
 
 from doorlogic import httpsig
 from smartdoor.clock import FakeClock
-from smartdoor.crypto import Keyring
 from smartdoor.doors.service import create_door
 from smartdoor.mail.sink import start_sink
 from smartdoor.main import create_app
@@ -126,7 +125,7 @@ class Harness:
 
     async def add_door(self, name: str = "Front door", recipients=("alice@example.com",)) -> SignedDevice:
         door, secret = await create_door(
-            self.db, Keyring(self.settings.master_key()), name=name, recipients=list(recipients), now=self.clock.now()
+            self.db, self.settings.keyring(), name=name, recipients=list(recipients), now=self.clock.now()
         )
         return SignedDevice(self.http, door["_id"], secret, self.clock)
 
@@ -222,7 +221,7 @@ class LiveBackend:
         door, secret = self.call(
             create_door(
                 self.db,
-                Keyring(self.settings.master_key()),
+                self.settings.keyring(),
                 name=name,
                 recipients=list(recipients),
                 now=datetime.now(UTC),

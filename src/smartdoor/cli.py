@@ -13,9 +13,8 @@ import typer
 from pydantic import ValidationError
 
 from smartdoor.audit import service as audit_service
-from smartdoor.crypto import Keyring
 from smartdoor.doors import service as doors
-from smartdoor.errors import ApiError
+from smartdoor.errors import DomainError
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings, UnsafeSettings
 
@@ -42,7 +41,7 @@ def run_with_db(fn, settings: Settings | None = None):
 
     try:
         return asyncio.run(main())
-    except ApiError as exc:
+    except DomainError as exc:
         typer.echo(f"smartdoor: {exc.message}", err=True)
         raise typer.Exit(1) from None
 
@@ -96,7 +95,7 @@ def door_add(
     """Create a door; prints its id and its secret (shown this once)."""
 
     async def go(db, settings):
-        return await doors.create_door(db, Keyring(settings.master_key()), name=name, recipients=recipient, now=_now())
+        return await doors.create_door(db, settings.keyring(), name=name, recipients=recipient, now=_now())
 
     door, secret = run_with_db(go)
     if as_json:
@@ -138,7 +137,7 @@ def door_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @door_app.command("rotate-secret")
 def door_rotate(door_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Give a door a new secret (the old one stops working at once)."""
-    secret = run_with_db(lambda db, s: doors.rotate_secret(db, Keyring(s.master_key()), door_id=door_id))
+    secret = run_with_db(lambda db, s: doors.rotate_secret(db, s.keyring(), door_id=door_id))
     typer.echo(json.dumps({"id": door_id, "secret": secret}) if as_json else f"new secret: {secret}")
 
 

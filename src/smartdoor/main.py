@@ -14,12 +14,22 @@ from smartdoor.api import device, errors, health, legacy
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
 from smartdoor.api.lockout_gate import LockoutGate
+from smartdoor.audit.noise import WINDOW
 from smartdoor.clock import SystemClock
-from smartdoor.crypto import Keyring
 from smartdoor.mail.sender import Mailer, SmtpMailer
-from smartdoor.otp import service as otp_service
+from smartdoor.otp.expiry import expiry_sweeper
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
+
+
+async def _flush_unauthenticated(services: Services) -> None:
+    """Counted refusals get their audit event within about a minute even when no further
+    request comes to trigger it."""
+    while True:
+        await asyncio.sleep(WINDOW.total_seconds())
+        with contextlib.suppress(Exception):  # an outage must not end the task; counts are kept
+            if services.unauthenticated.pending():
+                await services.unauthenticated.flush(services.db, now=services.clock.now())
 
 
 def create_app(
@@ -30,21 +40,28 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async with open_database(settings) as db:
-            app.state.services = Services(
+            services = Services(
                 settings=settings,
                 db=db,
-                keyring=Keyring(settings.master_key()),
+                keyring=settings.keyring(),
                 mailer=mailer or SmtpMailer(settings),
                 clock=clock or SystemClock(),
             )
+            app.state.services = services
             app.state.started = time.monotonic()
-            sweeper = asyncio.create_task(otp_service.expiry_sweeper(db, app.state.services.clock))
+            tasks = [
+                asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
+                asyncio.create_task(_flush_unauthenticated(services)),
+            ]
             try:
                 yield
             finally:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                with contextlib.suppress(Exception):
+                    await services.unauthenticated.flush(db, now=services.clock.now())
 
     app = FastAPI(
         title="Smart Door",

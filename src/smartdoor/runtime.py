@@ -20,7 +20,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         uri = server.uri
     db = connect(uri, db_name=settings.mongo_db, timeout_ms=settings.db_timeout_ms)
     try:
-        await db.ensure_indexes()
+        await db.ensure_indexes(audit_retention_days=settings.audit_retention_days)
         yield db
     finally:
         await db.close()

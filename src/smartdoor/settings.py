@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import warnings
 from functools import cached_property
@@ -9,6 +10,9 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartdoor.crypto import Keyring
+from smartdoor.doors.lockout import Limits
 
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "change_me", "secret", "your_secret_key"}
 MIN_SECRET_KEY_LENGTH = 32
@@ -29,18 +33,23 @@ class Settings(BaseSettings):
     mail_port: int = 587
     mail_starttls: bool = True
     mail_ssl_tls: bool = False
-    mail_timeout_seconds: float = 10.0
+    mail_timeout_seconds: float = Field(8.0, gt=0, le=60)  # the whole send: connect, TLS, login, data
     mail_ca_file: str = ""  # extra CA bundle, e.g. for a self-signed relay
     recipients: str = ""
 
     mongo_url: str | None = None
     mongo_db: str = "smart_door"
     secret_key: SecretStr = SecretStr("")
+    secret_key_old: SecretStr = SecretStr("")  # only while rotating SECRET_KEY (smartdoor rotate-key)
     data_dir: Path = Path("./data")
     demo_mode: bool = False
 
+    # the original Arduino sketch's unauthenticated routes (off by default)
     legacy_api: bool = False
     legacy_door: str = "legacy"
+    legacy_allowed_clients: str = ""  # comma-separated IP addresses / CIDRs; required with LEGACY_API
+    legacy_code_digits: int = Field(4, ge=4, le=10)  # the sketch reads exactly 4 keys
+    legacy_hard_lockout_failures: int = Field(10, ge=1)
 
     # code engine (ARCHITECTURE.md §4)
     code_digits: int = Field(6, ge=4, le=10)
@@ -58,6 +67,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024
 
     cors_origins: str = ""  # comma-separated; empty = CORS off
+    audit_retention_days: int = Field(730, ge=1)  # older audit events are purged (TTL index)
     db_timeout_ms: int = 2000
 
     @model_validator(mode="after")
@@ -70,6 +80,11 @@ class Settings(BaseSettings):
                 "SECRET_KEY is missing, a placeholder or shorter than 32 characters: "
                 "set it to e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
             )
+        if self.legacy_api and not self.legacy_networks:
+            raise UnsafeSettings(
+                "LEGACY_API=true needs LEGACY_ALLOWED_CLIENTS: the addresses (or CIDRs) of the doors that run "
+                "the original Arduino sketch; its routes cannot be authenticated"
+            )
         if self.code_digits < 6:
             warnings.warn("CODE_DIGITS below 6 makes codes easier to guess", stacklevel=2)
         return self
@@ -81,6 +96,32 @@ class Settings(BaseSettings):
     @cached_property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @cached_property
+    def legacy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        networks = []
+        for item in self.legacy_allowed_clients.split(","):
+            if item.strip():
+                try:
+                    networks.append(ipaddress.ip_network(item.strip(), strict=False))
+                except ValueError:
+                    raise UnsafeSettings(
+                        f"LEGACY_ALLOWED_CLIENTS: not an IP address or CIDR: {item.strip()!r}"
+                    ) from None
+        return networks
+
+    def limits(self, *, legacy: bool = False) -> Limits:
+        return Limits(
+            max_attempts_per_code=self.max_attempts_per_code,
+            failures_per_lockout=self.failures_per_lockout,
+            lockout_base_seconds=self.lockout_base_seconds,
+            lockout_max_seconds=self.lockout_max_seconds,
+            hard_lockout_failures=self.legacy_hard_lockout_failures if legacy else self.hard_lockout_failures,
+        )
+
+    def keyring(self) -> Keyring:
+        old = self.secret_key_old.get_secret_value()
+        return Keyring(self.master_key(), old.encode() if old else None)
 
     @property
     def mail_configured(self) -> bool:

@@ -52,7 +52,11 @@ def test_production_app_has_no_demo_pages(tmp_path):
     app = create_app(Settings(_env_file=None, demo_mode=True, data_dir=tmp_path))
     paths = [getattr(r, "path", "") for r in app.routes]
     assert paths and not [p for p in paths if p.startswith(("/simulator", "/inbox"))], paths
-    app = create_app(Settings(_env_file=None, secret_key="s" * 40, data_dir=tmp_path, legacy_api=True))
+    app = create_app(
+        Settings(
+            _env_file=None, secret_key="s" * 40, data_dir=tmp_path, legacy_api=True, legacy_allowed_clients="10.0.0.9"
+        )
+    )
     assert not [r for r in app.routes if getattr(r, "path", "").startswith(("/simulator", "/inbox"))]
 
 

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from smartdoor.clock import SystemClock
+from smartdoor.audit.noise import UnauthenticatedCounter
 from smartdoor.crypto import Keyring
+from smartdoor.doors.lockout_memory import LockoutMemory
 from smartdoor.mail.sender import Mailer
-from smartdoor.otp.lockouts import LockoutMemory
+from smartdoor.otp.deps import EngineDeps
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
@@ -24,8 +25,13 @@ class Services:
     db: Database
     keyring: Keyring
     mailer: Mailer
-    clock: SystemClock
+    clock: Any  # .now() -> aware datetime (smartdoor.clock)
     lockouts: LockoutMemory = field(default_factory=LockoutMemory)
+    unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
+
+    @property
+    def engine(self) -> EngineDeps:
+        return EngineDeps(db=self.db, keyring=self.keyring, settings=self.settings, send_mail=self.mailer.send)
 
 
 async def get_services(request: Request) -> Services:

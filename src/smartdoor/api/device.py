@@ -1,37 +1,36 @@
-"""Device API v1 (ARCHITECTURE.md §3): every request but /time signed, every reply signed."""
+"""Device API v1: every request but /time signed by the door (RFC 9421 hmac-sha256), and every
+reply to an authenticated request signed and bound to it. The paths are the firmware's own
+constants (doorlogic.client), so the two ends cannot disagree on them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pymongo.errors import DuplicateKeyError
 
+from doorlogic.client import PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
+from smartdoor.api.errors import json_reply
+from smartdoor.api.ledger import answer_once
 from smartdoor.audit import service as audit
-from smartdoor.doors.service import door_key
-from smartdoor.errors import ApiError
-from smartdoor.otp import service as otp
+from smartdoor.errors import BadRequest, DomainError, InvalidInput, LockedOut, NotAuthenticated
 from smartdoor.otp.codes import is_code_format
-from smartdoor.signing.server import (
-    SignedParams,
-    check_freshness,
-    check_signature,
-    parse_request_signature,
-    reply_headers,
-)
+from smartdoor.otp.issue import issue_code
+from smartdoor.otp.verify import verify_code
+from smartdoor.signing.authenticate import Authenticated, StaleRequest, authenticate
 
-router = APIRouter(prefix="/api/v1", tags=["device"])
+router = APIRouter(tags=["device"])
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Model = TypeVar("Model", bound=_Body)
 
 
 class CodeRequest(_Body):
@@ -50,132 +49,89 @@ class StateReport(_Body):
     uptime: int | None = Field(None, ge=0)
 
 
-@dataclass
-class DeviceRequest:
-    door: dict
-    params: SignedParams
-    body: bytes
-    client: str | None
-    now: datetime
-
-    def parse(self, model: type[_Body]) -> _Body:
-        try:
-            data = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "bad_request", "body is not JSON") from None
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            fields = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
-            raise ApiError(422, "invalid_input", fields[:300] or "invalid body") from None
+def parse_body(body: bytes, model: type[Model]) -> Model:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
+        raise InvalidInput(fields[:300] or "invalid body") from None
 
 
-def reply_signer(key: bytes, keyid: str, request_signature: str, now: datetime):
-    """Makes the signed replies to one request: bound to its signature (ARCHITECTURE.md §3)."""
-
-    def sign(status: int, payload: dict, headers: dict | None = None) -> Response:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        signed = reply_headers(
-            key=key, keyid=keyid, status=status, body=body, request_signature=request_signature, now=now
-        )
-        return Response(body, status_code=status, media_type="application/json", headers={**(headers or {}), **signed})
-
-    return sign
-
-
-async def authenticated(request: Request, services: ServicesDep, client: ClientDep) -> DeviceRequest:
+async def authenticated(request: Request, services: ServicesDep, client: ClientDep) -> Authenticated:
+    """The route dependency: the request's door, or a 401 (counted, not audited one by one)."""
     now = services.clock.now()
     body = await request.body()
-    keyid = None
     try:
-        params = parse_request_signature(request.headers, has_body=bool(body))
-        keyid = params.keyid
-        check_freshness(params, now=now, skew_seconds=services.settings.clock_skew_seconds)
-        door = await services.db.doors.find_one({"_id": keyid})
-        if door is None:
-            raise ApiError(401, "unknown_door", "unknown keyid")
-        key = door_key(services.keyring, door)
-        request.state.reply_signer = reply_signer(key, door["_id"], request.headers["signature"], now)
-        check_signature(
-            params, key=key, method=request.method, path=request.url.path, headers=request.headers, body=body
-        )
-    except ApiError as refused:
-        await audit.record(
-            services.db,
-            now=now,
-            event="bad_signature",
-            outcome="refused",
-            door=keyid,
-            reason=refused.error,
-            client=client,
+        device = await authenticate(
+            method=request.method,
             path=request.url.path,
+            headers=request.headers,
+            body=body,
+            now=now,
+            find_door=lambda door_id: services.db.doors.find_one({"_id": door_id}),
+            keyring=services.keyring,
+            skew_seconds=services.settings.clock_skew_seconds,
         )
+    except NotAuthenticated as refused:
+        door = refused.request.door["_id"] if isinstance(refused, StaleRequest) else None
+        if services.unauthenticated.add(
+            client=client, reason=refused.reason, door=door, path=request.url.path, now=now
+        ):
+            await services.unauthenticated.flush(services.db, now=now)
         raise
-    if repeats := services.lockouts.take_rejections(keyid):  # refused by the lockout gate meanwhile
+    request.state.authenticated = device
+    request.state.body = body
+    if repeats := services.lockouts.take_rejections(device.door["_id"]):  # refused by the lockout gate meanwhile
         await audit.record(
             services.db,
             now=now,
             event="lockout_rejections",
             outcome="refused",
-            door=keyid,
+            door=device.door["_id"],
             reason="locked_out",
             client=client,
             count=repeats,
         )
-    return DeviceRequest(door, params, body, client, now)
+    return device
 
 
-Device = Annotated[DeviceRequest, Depends(authenticated)]
+Device = Annotated[Authenticated, Depends(authenticated)]
 
 
 @contextlib.contextmanager
-def remembering_lockouts(services: Services, dev: DeviceRequest):
+def remembering_lockouts(services: Services, device: Authenticated):
     """What the code engine found about the door's lockout feeds the lockout gate
     (api/lockout_gate.py): remembered when locked out, forgotten otherwise."""
+    door_id = device.door["_id"]
     try:
         yield
-    except ApiError as refused:
-        if refused.error in ("locked_out", "hard_lockout"):
-            services.lockouts.remember(dev.door, refused, dev.now)
-        else:
-            services.lockouts.forget(dev.door["_id"])
+    except LockedOut as locked:
+        services.lockouts.remember(device.door, locked, device.now)
         raise
-    services.lockouts.forget(dev.door["_id"])
+    except DomainError:
+        services.lockouts.forget(door_id)
+        raise
+    services.lockouts.forget(door_id)
 
 
-async def remember_nonce(services: Services, dev: DeviceRequest) -> None:
-    """The replay cache: a nonce is kept longer than the skew window, so any replay that is
-    still fresh enough to pass the created check is caught here."""
-    keep = timedelta(seconds=2 * services.settings.clock_skew_seconds + 60)
+async def parse_or_audit(
+    services: Services, device: Authenticated, request: Request, model: type[Model], *, event: str, client: str | None
+) -> Model:
     try:
-        await services.db.nonces.insert_one(
-            {"_id": f"{dev.door['_id']}:{dev.params.nonce}", "purge_at": dev.now + keep}
-        )
-    except DuplicateKeyError:
+        return parse_body(request.state.body, model)
+    except DomainError as bad:
         await audit.record(
             services.db,
-            now=dev.now,
-            event="replay",
-            outcome="refused",
-            door=dev.door["_id"],
-            reason="replayed_request",
-            client=dev.client,
-        )
-        raise ApiError(401, "replayed_request", "this request was seen before") from None
-
-
-async def parse_or_audit(services: Services, dev: DeviceRequest, model: type[_Body], event: str) -> _Body:
-    try:
-        return dev.parse(model)
-    except ApiError as bad:
-        await audit.record(
-            services.db,
-            now=dev.now,
+            now=device.now,
             event=event,
             outcome="refused",
-            door=dev.door["_id"],
-            reason=bad.error,
-            client=dev.client,
+            door=device.door["_id"],
+            reason=bad.reason,
+            client=client,
         )
         raise
 
@@ -185,88 +141,87 @@ def _signed_body(model: type[_Body]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
-@router.get("/time", summary="Server time for the device's clock (unsigned)")
+@router.get(PATH_TIME, summary="Server time, for diagnostics (unsigned: a door never sets its clock from it)")
 async def server_time(services: ServicesDep) -> dict:
     return {"epoch": int(services.clock.now().timestamp())}
 
 
 @router.post(
-    "/otp/request", summary="Ask for a code: emailed to the door's people", openapi_extra=_signed_body(CodeRequest)
+    PATH_REQUEST, summary="Ask for a code: emailed to the door's people", openapi_extra=_signed_body(CodeRequest)
 )
-async def request_code(dev: Device, services: ServicesDep, request: Request) -> Response:
-    await remember_nonce(services, dev)
-    body = await parse_or_audit(services, dev, CodeRequest, "code_request")
-    with remembering_lockouts(services, dev):
-        issued = await otp.issue_code(
-            services.db,
-            services.keyring,
-            services.settings,
-            services.mailer.send,
-            door=dev.door,
-            action=body.action,
-            now=dev.now,
-            client=dev.client,
-        )
-    reply = {
-        "status": "partial_success" if issued.delivery_error else "success",
-        "challenge_id": issued.challenge_id,
-        "expires_in": int((issued.expires_at - dev.now).total_seconds()),
-        "digits": issued.digits,
-        "recipients": len(issued.recipients),
-    }
-    if issued.delivery_error:
-        reply["reason"] = issued.delivery_error
-    return request.state.reply_signer(200, reply)
+async def request_code(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
+    async def handle() -> tuple[int, dict]:
+        body = await parse_or_audit(services, device, request, CodeRequest, event="code_request", client=client)
+        with remembering_lockouts(services, device):
+            issued = await issue_code(
+                services.engine, door=device.door, action=body.action, now=device.now, client=client
+            )
+        reply = {
+            "status": "partial_success" if issued.delivery_error else "success",
+            "challenge_id": issued.challenge_id,
+            "expires_in": int((issued.expires_at - device.now).total_seconds()),
+            "digits": issued.digits,
+            "recipients": len(issued.recipients),
+        }
+        if issued.delivery_error:
+            reply["reason"] = issued.delivery_error
+        return 200, reply
+
+    return await answer_once(
+        services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
+    )
 
 
 @router.post(
-    "/otp/verify", summary="Check a typed code; success moves the door", openapi_extra=_signed_body(VerifyRequest)
+    PATH_VERIFY, summary="Check a typed code; success moves the door", openapi_extra=_signed_body(VerifyRequest)
 )
-async def verify_code(dev: Device, services: ServicesDep, request: Request) -> Response:
-    # no nonce-cache write here: the challenge itself refuses a replayed verify (saves a round trip)
-    body = await parse_or_audit(services, dev, VerifyRequest, "verify")
-    if not is_code_format(body.code, services.settings.code_digits):
+async def verify(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
+    body = await parse_or_audit(services, device, request, VerifyRequest, event="verify", client=client)
+    digits = services.settings.code_digits
+    if not is_code_format(body.code, digits):
         await audit.record(
             services.db,
-            now=dev.now,
+            now=device.now,
             event="verify",
             outcome="refused",
-            door=dev.door["_id"],
+            door=device.door["_id"],
             reason="invalid_input",
-            client=dev.client,
+            client=client,
         )
-        raise ApiError(422, "invalid_input", f"code must be {services.settings.code_digits} digits")
-    with remembering_lockouts(services, dev):
-        action = await otp.verify_code(
-            services.db,
-            services.keyring,
-            services.settings,
-            services.mailer.send,
-            door=dev.door,
-            code=body.code,
+        raise InvalidInput(f"code must be {digits} digits")
+    with remembering_lockouts(services, device):
+        action = await verify_code(
+            services.engine,
+            door=device.door,
             challenge_id=body.challenge_id,
-            now=dev.now,
-            client=dev.client,
-            nonce=dev.params.nonce,
+            code=body.code,
+            now=device.now,
+            client=client,
+            nonce=device.params.nonce,
+            signature=device.signature,
         )
-    return request.state.reply_signer(200, {"status": "success", "action": action})
+    return json_reply(200, {"status": "success", "action": action}, signer=device)
 
 
-@router.post("/state", summary="The device reports its lock state", openapi_extra=_signed_body(StateReport))
-async def report_state(dev: Device, services: ServicesDep, request: Request) -> Response:
-    await remember_nonce(services, dev)
-    body = await parse_or_audit(services, dev, StateReport, "state_report")
-    fields = body.model_dump(exclude_none=True)
-    await services.db.doors.update_one(
-        {"_id": dev.door["_id"]}, {"$set": {**fields, "state_at": dev.now, "last_seen_from": dev.client}}
+@router.post(PATH_STATE, summary="The device reports its lock state", openapi_extra=_signed_body(StateReport))
+async def report_state(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
+    async def handle() -> tuple[int, dict]:
+        body = await parse_or_audit(services, device, request, StateReport, event="state_report", client=client)
+        fields = body.model_dump(exclude_none=True)
+        await services.db.doors.update_one(
+            {"_id": device.door["_id"]}, {"$set": {**fields, "state_at": device.now, "last_seen_from": client}}
+        )
+        await audit.record(
+            services.db,
+            now=device.now,
+            event="state_report",
+            outcome="info",
+            door=device.door["_id"],
+            client=client,
+            **fields,
+        )
+        return 200, {"status": "ok", "server_time": int(device.now.timestamp())}
+
+    return await answer_once(
+        services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
     )
-    await audit.record(
-        services.db,
-        now=dev.now,
-        event="state_report",
-        outcome="info",
-        door=dev.door["_id"],
-        client=dev.client,
-        **fields,
-    )
-    return request.state.reply_signer(200, {"status": "ok"})

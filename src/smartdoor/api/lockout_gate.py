@@ -1,18 +1,21 @@
 """Refuses a code request or verify for a door this process has seen locked out, before
 routing, dependencies or the database: hammering a locked door costs a signature check and
-nothing else. Anything the gate cannot settle itself (not signed, unknown door, bad
-signature, stale, not locked out) goes on to the app unchanged, which answers and audits it."""
+nothing else. The request is authenticated the one way every device request is
+(signing.authenticate), with the door taken from memory; anything the gate cannot settle
+itself (not signed, unknown door, bad signature, stale, not locked out) goes on to the app
+unchanged, which answers and audits it."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
 
-from smartdoor.api.device import reply_signer
-from smartdoor.doors.service import door_key
-from smartdoor.errors import ApiError
-from smartdoor.signing.server import check_freshness, check_signature, parse_request_signature
+from doorlogic.client import PATH_REQUEST, PATH_VERIFY
+from smartdoor.api.errors import error_payload, http_status, json_reply
+from smartdoor.errors import NotAuthenticated
+from smartdoor.signing.authenticate import authenticate
+from smartdoor.signing.server import parse_request_signature
 
-CODE_PATHS = frozenset({"/api/v1/otp/request", "/api/v1/otp/verify"})
+CODE_PATHS = frozenset({PATH_REQUEST, PATH_VERIFY})
 
 
 class LockoutGate:
@@ -25,23 +28,34 @@ class LockoutGate:
         services = scope["app"].state.services
         headers = Headers(scope=scope)
         try:
-            params = parse_request_signature(headers, has_body=True)
-        except ApiError:
+            keyid = parse_request_signature(headers, has_body=True).keyid
+        except NotAuthenticated:
             return await self.app(scope, receive, send)
         now = services.clock.now()
-        door = services.lockouts.door(params.keyid, now)
+        door = services.lockouts.door(keyid, now)
         if door is None:
             return await self.app(scope, receive, send)
         body, receive = await _read_body(receive)
+
+        async def remembered(_door_id: str):
+            return door
+
         try:
-            check_freshness(params, now=now, skew_seconds=services.settings.clock_skew_seconds)
-            key = door_key(services.keyring, door)
-            check_signature(params, key=key, method="POST", path=scope["path"], headers=headers, body=body)
-        except ApiError:
+            device = await authenticate(
+                method="POST",
+                path=scope["path"],
+                headers=headers,
+                body=body,
+                now=now,
+                find_door=remembered,
+                keyring=services.keyring,
+                skew_seconds=services.settings.clock_skew_seconds,
+            )
+        except NotAuthenticated:
             return await self.app(scope, receive, send)
-        refusal = services.lockouts.refuse(params.keyid, now)
-        sign = reply_signer(key, door["_id"], headers["signature"], now)
-        await sign(refusal.status, refusal.payload(), refusal.headers())(scope, receive, send)
+        refusal = services.lockouts.refuse(keyid, now)
+        reply = json_reply(http_status(refusal), error_payload(refusal), signer=device)
+        await reply(scope, receive, send)
 
 
 async def _read_body(receive):

@@ -1,22 +1,31 @@
-"""Code generation and the pure limit arithmetic (ARCHITECTURE.md §4)."""
+"""Codes: how they are made, what a well-formed one looks like, and the one comparison of a
+typed code with a stored hash. Every comparison in Smart Door goes through `matches`, so a
+test can count them."""
 
 from __future__ import annotations
 
+import hmac
 import secrets
+
+from smartdoor.crypto import code_hash
 
 
 def generate_code(digits: int) -> str:
     return str(secrets.randbelow(10**digits)).zfill(digits)
 
 
+def new_challenge_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
 def is_code_format(code: object, digits: int) -> bool:
     return isinstance(code, str) and len(code) == digits and code.isascii() and code.isdigit()
 
 
-def lockout_seconds(failures: int, *, per_lockout: int, base: int, maximum: int) -> int:
-    """Wait imposed right after the door's `failures`-th consecutive failure: every
-    `per_lockout` failures the wait doubles from `base`, capped at `maximum`; 0 otherwise."""
-    if failures <= 0 or failures % per_lockout:
-        return 0
-    step = failures // per_lockout - 1
-    return min(base * 2 ** min(step, 32), maximum)
+def matches(code_keys: list[bytes], *, challenge_id: str, code: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a typed code with the stored hash. Several keys only while
+    an old door's codes may still be hashed under the previous SECRET_KEY."""
+    found = False
+    for key in code_keys:
+        found |= hmac.compare_digest(code_hash(key, challenge_id, code), stored_hash)
+    return found

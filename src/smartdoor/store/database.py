@@ -24,10 +24,6 @@ class Database:
         return self.db["doors"]
 
     @property
-    def challenges(self) -> AsyncCollection:
-        return self.db["challenges"]
-
-    @property
     def nonces(self) -> AsyncCollection:
         return self.db["nonces"]
 
@@ -40,15 +36,25 @@ class Database:
             self._audit_writer = GroupWriter(self.audit)
         await self._audit_writer.write(events)
 
-    async def ensure_indexes(self) -> None:
+    async def ensure_indexes(self, *, audit_retention_days: int = 730) -> None:
         # create_index is idempotent: safe at every start-up
         await self.doors.create_index([("name", ASCENDING)], unique=True)
-        await self.challenges.create_index([("door", ASCENDING), ("status", ASCENDING)])
-        # TTL only cleans up; every query checks expiry itself. Challenges stay a day for support.
-        await self.challenges.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
+        await self.doors.create_index([("pending.expires_at", ASCENDING)])  # the expiry sweeper
+        # TTL only cleans up; every query checks expiry itself
         await self.nonces.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
-        await self.audit.create_index([("at", DESCENDING)])
         await self.audit.create_index([("door", ASCENDING), ("at", DESCENDING)])
+        await self._audit_retention(audit_retention_days * 86400)
+
+    async def _audit_retention(self, seconds: int) -> None:
+        """Audit events older than the retention are purged by a TTL index on `at`; a changed
+        retention replaces the index."""
+        name = "audit_retention"
+        existing = {ix["name"]: ix async for ix in await self.audit.list_indexes()}
+        if name in existing and existing[name].get("expireAfterSeconds") != seconds:
+            await self.audit.drop_index(name)
+        if "at_-1" in existing:  # the plain index on `at` the retention index replaces
+            await self.audit.drop_index("at_-1")
+        await self.audit.create_index([("at", DESCENDING)], name=name, expireAfterSeconds=seconds)
 
     async def close(self) -> None:
         await self.client.close()

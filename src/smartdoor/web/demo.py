@@ -16,9 +16,8 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from smartdoor.audit import service as audit_service
-from smartdoor.crypto import Keyring
 from smartdoor.doors import service as doors
-from smartdoor.errors import ApiError
+from smartdoor.errors import AlreadyExists
 from smartdoor.mail.sink import MailSink, start_sink
 from smartdoor.main import create_app
 from smartdoor.settings import Settings, UnsafeSettings
@@ -59,14 +58,14 @@ async def provision_door(
 ) -> tuple[str, str]:
     """The demo door's id and a usable secret. A door left by an earlier run gets a new secret
     (secrets are never shown twice) and its lockout cleared."""
-    keyring = Keyring(settings.master_key())
+    keyring = settings.keyring()
     now = datetime.now(UTC)
     existing = await db.doors.find_one({"name": name}, {"_id": 1})
     if existing is None:
         try:
             door, secret = await doors.create_door(db, keyring, name=name, recipients=[recipient], now=now)
             return door["_id"], secret
-        except ApiError:  # created meanwhile by another process on the same data dir
+        except AlreadyExists:  # created meanwhile by another process on the same data dir
             existing = await db.doors.find_one({"name": name}, {"_id": 1})
             if existing is None:
                 raise

@@ -16,17 +16,26 @@ VERIFY = "/api/v1/otp/verify"
 
 async def counts(h) -> tuple[int, int, int]:
     return (
-        await h.db.challenges.count_documents({}),
+        await h.db.doors.count_documents({"pending": {"$ne": None}}),
         len(h.sink.messages()),
         await h.db.doors.count_documents({"state": {"$ne": None}}),
     )
 
 
-async def test_unsigned_request_refused(harness):
+async def unauthenticated_events(h) -> list[dict]:
+    """The counted refusals, written now (they are written once a minute)."""
+    await h.services.unauthenticated.flush(h.db, now=h.clock.now())
+    return await h.audit(event="unauthenticated")
+
+
+async def test_unsigned_request_refused_unsigned(harness):
     await harness.add_door()
     r = await harness.http.post(REQUEST, json={"action": "unlock"})
     assert r.status_code == 401 and r.json()["error"] == "bad_signature"
-    assert (await harness.audit(event="bad_signature"))[0]["reason"] == "bad_signature"
+    assert "signature" not in r.headers and "signature-input" not in r.headers
+    assert await harness.audit() == []  # counted, not written one by one
+    [event] = await unauthenticated_events(harness)
+    assert event["reason"] == "bad_signature" and event["count"] == 1 and event["client"] == "192.0.2.7"
     assert await counts(harness) == (0, 0, 0)
 
 
@@ -55,7 +64,9 @@ async def test_wrong_key_unknown_door_and_tampering(harness):
     r = await device.post(REQUEST, raw=body, headers=headers, check_reply=False)
     assert r.status_code == 401
     assert await counts(harness) == (0, 0, 0)
-    assert len(await harness.audit(event="bad_signature")) == 6
+    events = await unauthenticated_events(harness)
+    assert sum(e["count"] for e in events) == 6
+    assert {e["reason"] for e in events} == {"bad_signature", "unknown_door"}
 
 
 @pytest.mark.parametrize(
@@ -85,18 +96,30 @@ async def test_short_nonce_refused(harness):
     assert r.status_code == 401
 
 
-async def test_replayed_request_refused(harness):
+async def test_resent_request_gets_the_original_reply_and_nothing_twice(harness):
     device = await harness.add_door()
     body = b'{"action":"unlock"}'
     headers = device.sign("POST", REQUEST, body)
-    assert (await device.post(REQUEST, raw=body, headers=headers)).status_code == 200
-    r = await device.post(REQUEST, raw=body, headers=headers)  # the reply is still signed
+    first = await device.post(REQUEST, raw=body, headers=headers)
+    assert first.status_code == 200
+    again = await device.post(REQUEST, raw=body, headers=headers)  # a lost reply: the same bytes again
+    assert again.status_code == 200 and again.json() == first.json()
+    assert len(harness.sink.messages()) == 1  # one code, one mail
+    assert len(await harness.audit(event="code_request")) == 1
+    assert len(await harness.audit(event="resent")) == 1
+
+
+async def test_a_nonce_on_another_request_is_a_replay(harness):
+    device = await harness.add_door()
+    nonce = secrets.token_hex(16)
+    assert (await device.request_code(nonce=nonce)).status_code == 200
+    r = await device.request_code("lock", nonce=nonce)  # same nonce, another body: signed by the door
     assert r.status_code == 401 and r.json()["error"] == "replayed_request"
     assert len(harness.sink.messages()) == 1
     assert len(await harness.audit(event="replay")) == 1
 
 
-async def test_replayed_wrong_verify_is_not_counted_twice(harness):
+async def test_resent_wrong_verify_is_not_counted_twice(harness):
     device = await harness.add_door()
     cid = (await device.request_code()).json()["challenge_id"]
     wrong = "000000" if harness.latest_code(1) != "000000" else "111111"
@@ -104,18 +127,22 @@ async def test_replayed_wrong_verify_is_not_counted_twice(harness):
     headers = device.sign("POST", VERIFY, body)
     assert (await device.post(VERIFY, raw=body, headers=headers)).json()["attempts_left"] == 4
     r = await device.post(VERIFY, raw=body, headers=headers)
-    assert r.status_code == 401 and r.json()["error"] == "replayed_request"
-    assert (await harness.db.challenges.find_one({"_id": cid}))["attempts"] == 1
+    assert r.status_code == 403 and r.json()["attempts_left"] == 4  # the original outcome again
+    door = await harness.db.doors.find_one({"_id": device.door_id})
+    assert door["pending"]["attempts"] == 1 and door["failures"] == 1
+    assert len(await harness.audit(event="wrong_code")) == 1
 
 
 @pytest.mark.parametrize("skew, status", [(-301, 401), (301, 401), (-299, 200), (299, 200)])
 async def test_clock_skew_window(harness, skew, status):
     device = await harness.add_door()
     created = int(harness.clock.now().timestamp()) + skew
-    r = await device.request_code(created=created, check_reply=False)
+    r = await device.request_code(created=created)  # signed either way: the door can trust the server time
     assert r.status_code == status
     if status == 401:
         assert r.json()["error"] == "stale_request"
+        assert r.json()["server_time"] == int(harness.clock.now().timestamp())
+        assert await counts(harness) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(

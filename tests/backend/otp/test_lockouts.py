@@ -1,8 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-from smartdoor.errors import ApiError
+from smartdoor.doors.lockout_memory import LockoutMemory
+from smartdoor.errors import LockedOut
 from smartdoor.otp.codes import generate_code, is_code_format
-from smartdoor.otp.lockouts import LockoutMemory
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DOOR = {"_id": "d1"}
@@ -14,17 +14,17 @@ def at(seconds: float) -> datetime:
 
 def test_remembered_until_the_lockout_ends():
     memory = LockoutMemory(ttl_seconds=1)
-    memory.remember(DOOR, ApiError(429, "locked_out", "x", retry_after=30), T0)
+    memory.remember(DOOR, LockedOut(retry_after=30), T0)
     assert memory.door("d1", at(0.5)) is DOOR
     refusal = memory.refuse("d1", at(0.5))
-    assert refusal.status == 429 and refusal.retry_after == 30 and refusal.error == "locked_out"
+    assert refusal.retry_after == 30 and refusal.reason == "locked_out"
     assert memory.door("d1", at(30)) is None  # over
     assert memory.door("other", at(0.5)) is None
 
 
 def test_one_request_rechecks_after_the_ttl_the_others_stay_refused():
     memory = LockoutMemory(ttl_seconds=1)
-    memory.remember(DOOR, ApiError(429, "hard_lockout", "x", retry_after=3600), T0)
+    memory.remember(DOOR, LockedOut(retry_after=3600, hard=True), T0)
     assert memory.door("d1", at(1.5)) is None  # this one goes to the database
     assert memory.door("d1", at(1.6)) is DOOR  # the others meanwhile do not
     memory.forget("d1")  # the database said: not locked any more
@@ -33,12 +33,12 @@ def test_one_request_rechecks_after_the_ttl_the_others_stay_refused():
 
 def test_rejections_counted_and_reset():
     memory = LockoutMemory()
-    memory.remember(DOOR, ApiError(429, "locked_out", "x", retry_after=30), T0)
+    memory.remember(DOOR, LockedOut(retry_after=30), T0)
     for _ in range(3):
         memory.refuse("d1", T0)
     assert memory.take_rejections("d1") == 3
     assert memory.take_rejections("d1") == 0
-    memory.remember(DOOR, ApiError(429, "locked_out", "x", retry_after=30), T0)
+    memory.remember(DOOR, LockedOut(retry_after=30), T0)
     assert memory.take_rejections("unknown") == 0
 
 

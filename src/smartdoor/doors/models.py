@@ -1,0 +1,70 @@
+"""The shape of a door's record in MongoDB (collection `doors`).
+
+A door holds its one live code (`pending`): a door never has two, a new request replaces the
+old one. Keeping the code inside the door's record lets one conditional update count an
+attempt against both the code and the door's lockout, which no pair of records could do
+atomically. `rev` grows with every change the code engine decides on; the engine writes
+only `{_id, rev}` it has read (optimistic concurrency), so two processes can never both
+act on the same state. Recently ended codes stay in `ended` (a short list) so a late verify
+learns why its code no longer works, and a resent request gets its original reply."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, NotRequired, TypedDict
+
+Action = Literal["lock", "unlock"]
+DoorState = Literal["locked", "unlocked", "jammed"]
+EndStatus = Literal["used", "superseded", "expired", "burned"]
+
+KEEP_ENDED = 8  # ended codes a door remembers (why a late verify fails, replies to resends)
+
+
+class StoredOutcome(TypedDict):
+    """The outcome of one verify request, so the identical request sent again (after a lost
+    reply) gets it again instead of a second attempt."""
+
+    sig: str  # SHA-256 of the request's Signature header: only the identical request matches
+    done: bool  # False while the comparison is under way
+    reason: NotRequired[str]  # "success" or the refusal's reason
+    action: NotRequired[Action]
+    attempts_left: NotRequired[int]
+    until: NotRequired[datetime]  # end of the lockout this attempt started
+
+
+class PendingCode(TypedDict):
+    id: str
+    action: Action
+    code_hash: str  # HMAC-SHA-256 under the door's code key, bound to id; never the code
+    digits: int
+    attempts: int  # comparisons made or under way (counted before comparing)
+    created_at: datetime
+    expires_at: datetime
+    replies: dict[str, StoredOutcome]  # by request nonce
+
+
+class EndedCode(TypedDict):
+    id: str
+    status: EndStatus
+    ended_at: datetime
+    replies: dict[str, StoredOutcome]
+
+
+class Door(TypedDict):
+    _id: str
+    name: str
+    recipients: list[str]
+    sealed_secret: bytes  # the device secret, AES-GCM under a key derived from SECRET_KEY
+    sealed_code_key: NotRequired[bytes]  # the key code hashes are made with, sealed the same way
+    created_at: datetime
+    rev: NotRequired[int]
+    legacy: NotRequired[bool]  # the door of the original Arduino sketch's routes
+    failures: int  # consecutive failed attempts; only a success or an administrator resets them
+    locked_until: datetime | None
+    hard_locked: bool
+    lockout_notified: bool
+    recent_requests: list[datetime]  # code requests inside the request window
+    pending: NotRequired[PendingCode | None]
+    ended: NotRequired[list[EndedCode]]
+    state: DoorState | None
+    state_at: NotRequired[datetime]

@@ -1,0 +1,32 @@
+"""What the code engine works with, built once by the app (or a CLI command)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from smartdoor.crypto import Keyring
+from smartdoor.doors.lockout import Limits
+from smartdoor.doors.models import Door
+from smartdoor.settings import Settings
+from smartdoor.store.database import Database
+
+SendMail = Callable[[EmailMessage], Awaitable[str | None]]
+"""Sends one message; returns None when delivered, else a short reason (never raises)."""
+
+MAX_CONFLICTS = 50  # re-reads of a door another request changed meanwhile, before giving up
+
+
+@dataclass(frozen=True)
+class EngineDeps:
+    db: Database
+    keyring: Keyring
+    settings: Settings
+    send_mail: SendMail
+
+    def limits(self, door: Door) -> Limits:
+        return self.settings.limits(legacy=bool(door.get("legacy")))
+
+    def recipients(self, door: Door) -> list[str]:
+        return list(dict.fromkeys([*door.get("recipients", []), *self.settings.recipient_list]))

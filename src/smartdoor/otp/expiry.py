@@ -1,0 +1,55 @@
+"""Codes nobody typed in time still get their audit event: a sweeper moves overdue pending
+codes to the door's ended list (once, whoever notices first: the sweeper, a verify or a new
+code request)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from pymongo.errors import PyMongoError
+
+from smartdoor.audit import service as audit
+from smartdoor.otp.verify import end_pending_update, ended_entry
+from smartdoor.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+async def expire_overdue(db: Database, *, now: datetime, max_attempts: int, limit: int = 500) -> int:
+    """Returns how many expiries it audited. A conditional update per door, so several
+    backend processes sweeping at once never double-count."""
+    overdue = await db.doors.find({"pending.expires_at": {"$lte": now}}, {"pending": 1}).limit(limit).to_list()
+    events = []
+    for door in overdue:
+        pending = door["pending"]
+        burned = pending["attempts"] >= max_attempts  # its burn was audited when it happened
+        moved = await db.doors.update_one(
+            {"_id": door["_id"], "pending.id": pending["id"]},
+            end_pending_update(ended_entry(pending, "burned" if burned else "expired", now)),
+        )
+        if moved.modified_count and not burned:
+            events.append(
+                audit.entry(
+                    now=now,
+                    event="expiry",
+                    outcome="info",
+                    door=door["_id"],
+                    action=pending["action"],
+                    reason="not used in time",
+                    challenge=pending["id"],
+                )
+            )
+    await audit.record_many(db, events)
+    return len(events)
+
+
+async def expiry_sweeper(db: Database, clock, *, max_attempts: int, every_seconds: float = 30) -> None:
+    """Runs for the app's lifetime."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await expire_overdue(db, now=clock.now(), max_attempts=max_attempts)
+        except PyMongoError as exc:  # a database outage must not end the sweeper
+            log.warning("expiry sweep failed: %s", type(exc).__name__)

@@ -1,0 +1,166 @@
+"""Issuing a code: check the door's lockout and request limit, store the new code in place
+of the old one (one conditional update of the door), mail it, audit it."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bson.binary import Binary
+
+from smartdoor.audit import service as audit
+from smartdoor.crypto import code_hash
+from smartdoor.doors import lockout
+from smartdoor.doors.lockout import Limits
+from smartdoor.doors.models import KEEP_ENDED, Door, PendingCode
+from smartdoor.doors.service import code_keys
+from smartdoor.errors import DomainError, NotFound, RateLimited, Unavailable
+from smartdoor.mail import message as mail_message
+from smartdoor.otp.codes import generate_code, new_challenge_id
+from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
+from smartdoor.otp.verify import ended_entry
+
+
+@dataclass
+class Issued:
+    challenge_id: str
+    expires_at: datetime
+    digits: int
+    recipients: list[str]
+    delivery_error: str | None = None
+
+
+def request_slots(door: Door, *, now: datetime, window_seconds: int, limit: int) -> list[datetime]:
+    """The door's code requests still inside the window, with this one added; raises
+    RateLimited when the window is full."""
+    start = now - timedelta(seconds=window_seconds)
+    recent = [t for t in door.get("recent_requests") or [] if t > start]
+    if len(recent) >= limit:
+        raise RateLimited(retry_after=lockout.retry_after(min(recent) + timedelta(seconds=window_seconds), now))
+    return [*recent, now]
+
+
+def old_code_status(pending: PendingCode, *, now: datetime, limits: Limits) -> str:
+    if pending["expires_at"] <= now:
+        return "expired"
+    if pending["attempts"] >= limits.max_attempts_per_code:
+        return "burned"
+    return "superseded"
+
+
+async def issue_code(
+    deps: EngineDeps,
+    *,
+    door: Door,
+    action: str,
+    now: datetime,
+    client: str | None,
+    digits: int | None = None,
+) -> Issued:
+    settings = deps.settings
+    digits = digits or settings.code_digits
+    for _ in range(MAX_CONFLICTS):
+        try:
+            lockout.check(door, now)
+            slots = request_slots(
+                door, now=now, window_seconds=settings.request_window_seconds, limit=settings.max_requests_per_window
+            )
+        except DomainError as refused:
+            await audit.record(
+                deps.db,
+                now=now,
+                event="code_request",
+                outcome="refused",
+                door=door["_id"],
+                action=action,
+                reason=refused.reason,
+                client=client,
+            )
+            raise
+        fields: dict = {}
+        if door.get("sealed_code_key") is None:  # a door from before codes had their own key
+            fields["sealed_code_key"] = Binary(deps.keyring.seal(door["_id"], secrets.token_bytes(32)))
+            key = deps.keyring.open(door["_id"], fields["sealed_code_key"])
+        else:
+            key = code_keys(deps.keyring, door)[0]
+        code = generate_code(digits)
+        challenge_id = new_challenge_id()
+        expires_at = now + timedelta(seconds=settings.code_ttl_seconds)
+        pending = PendingCode(
+            id=challenge_id,
+            action=action,  # type: ignore[typeddict-item]
+            code_hash=code_hash(key, challenge_id, code),
+            digits=digits,
+            attempts=0,
+            created_at=now,
+            expires_at=expires_at,
+            replies={},
+        )
+        update: dict = {"$set": {**fields, "pending": pending, "recent_requests": slots}, "$inc": {"rev": 1}}
+        old = door.get("pending")
+        old_status = old_code_status(old, now=now, limits=deps.limits(door)) if old else None
+        if old:
+            update["$push"] = {"ended": {"$each": [ended_entry(old, old_status, now)], "$slice": -KEEP_ENDED}}
+        stored = await deps.db.doors.update_one({"_id": door["_id"], "rev": door.get("rev")}, update)
+        if stored.modified_count:
+            break
+        fresh = await deps.db.doors.find_one({"_id": door["_id"]})
+        if fresh is None:
+            raise NotFound(f"no door {door['_id']!r}", reason="unknown_door")
+        door = fresh
+    else:
+        raise Unavailable("this door is busy: try again", reason="busy")
+
+    recipients = deps.recipients(door)
+    if recipients:
+        delivery_error = await deps.send_mail(
+            mail_message.code_message(
+                sender=settings.mail_from,
+                to=recipients,
+                door_name=door["name"],
+                action=action,
+                code=code,
+                expires_at=expires_at,
+            )
+        )
+    else:
+        delivery_error = "no recipients configured"
+    base = {"door": door["_id"]}
+    events = []
+    if old and old_status in ("superseded", "expired"):
+        events.append(
+            audit.entry(
+                now=now,
+                event="superseded" if old_status == "superseded" else "expiry",
+                outcome="info",
+                action=old["action"],
+                challenge=old["id"],
+                **base,
+            )
+        )
+    events.append(
+        audit.entry(
+            now=now,
+            event="code_request",
+            outcome="success",
+            action=action,
+            client=client,
+            challenge=challenge_id,
+            **base,
+        )
+    )
+    events.append(
+        audit.entry(
+            now=now,
+            event="mail_delivery",
+            outcome="failure" if delivery_error else "success",
+            action=action,
+            reason=delivery_error,
+            challenge=challenge_id,
+            recipients=len(recipients),
+            **base,
+        )
+    )
+    await audit.record_many(deps.db, events)
+    return Issued(challenge_id, expires_at, digits, recipients, delivery_error)

@@ -1,0 +1,178 @@
+"""Verifying a typed code: count the attempt, then compare, then settle (otp.attempts has
+the rules). A successful verify costs the database four round trips: the door read that
+authenticated the request, the counted attempt, the consumption, and the audit insert."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from smartdoor.audit import service as audit
+from smartdoor.doors import lockout
+from smartdoor.doors.models import KEEP_ENDED, Door, EndedCode, PendingCode
+from smartdoor.doors.service import code_keys
+from smartdoor.errors import CodeRejected, DomainError, LockedOut, NotFound, Unavailable
+from smartdoor.otp import codes, notify
+from smartdoor.otp.attempts import Attempt, Replay, outcome_of, plan_attempt, rejected, replay_result
+from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
+
+
+def request_fingerprint(signature: str) -> str:
+    return hashlib.sha256(signature.encode()).hexdigest()
+
+
+def ended_entry(pending: PendingCode, status: str, now: datetime, replies=None) -> EndedCode:
+    return EndedCode(
+        id=pending["id"],
+        status=status,  # type: ignore[typeddict-item]
+        ended_at=now,
+        replies=replies if replies is not None else pending["replies"],
+    )
+
+
+def end_pending_update(ended: EndedCode, fields: dict | None = None) -> dict:
+    """Moves the door's pending code to its short list of ended codes."""
+    return {
+        "$set": {"pending": None, **(fields or {})},
+        "$push": {"ended": {"$each": [ended], "$slice": -KEEP_ENDED}},
+        "$inc": {"rev": 1},
+    }
+
+
+async def verify_code(
+    deps: EngineDeps,
+    *,
+    door: Door,
+    challenge_id: str | None,
+    code: str,
+    now: datetime,
+    client: str | None,
+    nonce: str | None = None,
+    signature: str = "",
+) -> str:
+    """The action of the code if `code` is right (the code is used up); raises a DomainError
+    otherwise. `nonce`/`signature`: the signed request's, so that the identical request sent
+    again gets the same outcome without another attempt."""
+    base = {"door": door["_id"], "client": client}
+    sig = request_fingerprint(signature)
+    attempt = None
+    for _ in range(MAX_CONFLICTS):
+        try:
+            plan = plan_attempt(
+                door, challenge_id=challenge_id, nonce=nonce, sig=sig, now=now, limits=deps.limits(door)
+            )
+        except DomainError as refused:
+            await _refused(deps, door=door, refused=refused, now=now, base=base)
+            raise
+        if isinstance(plan, Replay):
+            await audit.record(deps.db, now=now, event="resent", outcome="info", reason="verify", **base)
+            return replay_result(plan.outcome, now)
+        counted = await deps.db.doors.update_one({"_id": door["_id"], "rev": door.get("rev")}, plan.update)
+        if counted.modified_count:
+            attempt = plan
+            break
+        fresh = await deps.db.doors.find_one({"_id": door["_id"]})
+        if fresh is None:
+            raise NotFound("no such code request", reason="unknown_challenge")
+        door = fresh
+    if attempt is None:
+        raise Unavailable("this door is busy: try again", reason="busy")
+
+    pending = attempt.pending
+    if codes.matches(
+        code_keys(deps.keyring, door), challenge_id=pending["id"], code=code, stored_hash=pending["code_hash"]
+    ):
+        return await _consume(deps, door=door, pending=pending, nonce=nonce, sig=sig, now=now, base=base)
+    await _wrong(deps, door=door, attempt=attempt, nonce=nonce, sig=sig, now=now, base=base)
+    raise AssertionError("unreachable")
+
+
+async def _consume(
+    deps: EngineDeps, *, door: Door, pending: PendingCode, nonce: str | None, sig: str, now: datetime, base: dict
+) -> str:
+    action = pending["action"]
+    replies = dict(pending["replies"])
+    if nonce:
+        replies[nonce] = outcome_of(sig, action, now)
+    used = await deps.db.doors.update_one(
+        {"_id": door["_id"], "pending.id": pending["id"]},
+        end_pending_update(ended_entry(pending, "used", now, replies), lockout.CLEARED),
+    )
+    if not used.modified_count:  # a racing request with the right code was first
+        await audit.record(
+            deps.db, now=now, event="verify", outcome="failure", reason="used", challenge=pending["id"], **base
+        )
+        raise rejected("used")
+    await audit.record(
+        deps.db, now=now, event="verify", outcome="success", action=action, challenge=pending["id"], **base
+    )
+    return action
+
+
+async def _wrong(
+    deps: EngineDeps, *, door: Door, attempt: Attempt, nonce: str | None, sig: str, now: datetime, base: dict
+) -> None:
+    pending = attempt.pending
+    refusal = attempt.refusal_if_wrong()
+    if nonce:
+        await deps.db.doors.update_one(
+            {"_id": door["_id"], "pending.id": pending["id"]},
+            {"$set": {f"pending.replies.{nonce}": outcome_of(sig, refusal, now)}},
+        )
+    events = [
+        audit.entry(
+            now=now,
+            event="wrong_code",
+            outcome="failure",
+            action=pending["action"],
+            challenge=pending["id"],
+            attempts_left=attempt.attempts_left,
+            **base,
+        )
+    ]
+    if attempt.attempts_left == 0:
+        events.append(audit.entry(now=now, event="burned", outcome="failure", challenge=pending["id"], **base))
+    cost = attempt.cost
+    if cost.hard:
+        events.append(audit.entry(now=now, event="hard_lockout", outcome="failure", failures=cost.failures, **base))
+    elif cost.wait_seconds:
+        events.append(
+            audit.entry(
+                now=now,
+                event="lockout",
+                outcome="failure",
+                failures=cost.failures,
+                wait_seconds=cost.wait_seconds,
+                **base,
+            )
+        )
+    if isinstance(refusal, LockedOut):
+        events += await notify.first_lockout(deps, door=door, failures=cost.failures, wait=cost.wait_seconds, now=now)
+    await audit.record_many(deps.db, events)
+    raise refusal
+
+
+async def _refused(deps: EngineDeps, *, door: Door, refused: DomainError, now: datetime, base: dict) -> None:
+    """Audits a verify refused before any attempt; an expired code is moved to the ended
+    list here (once, whoever notices first: this or the expiry sweeper)."""
+    pending = door.get("pending")
+    if isinstance(refused, CodeRejected) and refused.reason == "expired" and pending and pending["expires_at"] <= now:
+        moved = await deps.db.doors.update_one(
+            {"_id": door["_id"], "pending.id": pending["id"]},
+            end_pending_update(ended_entry(pending, "expired", now)),
+        )
+        if moved.modified_count:
+            await audit.record(
+                deps.db,
+                now=now,
+                event="expiry",
+                outcome="failure",
+                action=pending["action"],
+                reason="expired",
+                challenge=pending["id"],
+                **base,
+            )
+            return
+    event = "replay" if refused.reason == "replayed_request" else "verify"
+    outcome = "refused" if isinstance(refused, LockedOut) else "failure"
+    await audit.record(deps.db, now=now, event=event, outcome=outcome, reason=refused.reason, **base)

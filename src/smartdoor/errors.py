@@ -49,6 +49,7 @@ class NotAuthenticated(DomainError):
     replayed, or (signature fine, clock off) stale."""
 
     reason = "bad_signature"
+    door_id: str | None = None  # set when the request named a door that exists
 
 
 class CodeRejected(DomainError):

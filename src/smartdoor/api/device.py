@@ -21,7 +21,7 @@ from smartdoor.errors import BadRequest, DomainError, InvalidInput, LockedOut, N
 from smartdoor.otp.codes import is_code_format
 from smartdoor.otp.issue import issue_code
 from smartdoor.otp.verify import verify_code
-from smartdoor.signing.authenticate import Authenticated, StaleRequest, authenticate
+from smartdoor.signing.authenticate import Authenticated, authenticate
 
 router = APIRouter(tags=["device"])
 
@@ -77,9 +77,8 @@ async def authenticated(request: Request, services: ServicesDep, client: ClientD
             skew_seconds=services.settings.clock_skew_seconds,
         )
     except NotAuthenticated as refused:
-        door = refused.request.door["_id"] if isinstance(refused, StaleRequest) else None
         if services.unauthenticated.add(
-            client=client, reason=refused.reason, door=door, path=request.url.path, now=now
+            client=client, reason=refused.reason, door=refused.door_id, path=request.url.path, now=now
         ):
             await services.unauthenticated.flush(services.db, now=now)
         raise

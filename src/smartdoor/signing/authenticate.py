@@ -54,6 +54,7 @@ class StaleRequest(NotAuthenticated):
         server_time = int(request.now.timestamp())
         super().__init__(f"created is more than {skew_seconds} s from the server clock", server_time=server_time)
         self.request = request
+        self.door_id = request.door["_id"]
 
 
 async def authenticate(
@@ -71,8 +72,12 @@ async def authenticate(
     door = await find_door(params.keyid)
     if door is None:
         raise NotAuthenticated("unknown keyid", reason="unknown_door")
-    key = door_key(keyring, door)
-    check_signature(params, key=key, method=method, path=path, headers=headers, body=body)
+    try:
+        key = door_key(keyring, door)
+        check_signature(params, key=key, method=method, path=path, headers=headers, body=body)
+    except NotAuthenticated as refused:
+        refused.door_id = door["_id"]  # an existing door's name: worth telling its administrator
+        raise
     request = Authenticated(door, params, headers["signature"], key, now)
     if not is_fresh(params, now=now, skew_seconds=skew_seconds):
         raise StaleRequest(request, skew_seconds=skew_seconds)

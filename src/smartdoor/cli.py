@@ -148,6 +148,40 @@ def door_remove(door_id: str) -> None:
     typer.echo(f"removed {door_id}")
 
 
+@app.command("rotate-key")
+def rotate_key(
+    old: Annotated[
+        str | None, typer.Option(help="The old SECRET_KEY (default: SECRET_KEY_OLD, else asked for)", hidden=True)
+    ] = None,
+) -> None:
+    """Re-seal every door's secrets under a new SECRET_KEY. Set SECRET_KEY to the new key first;
+    the old one comes from SECRET_KEY_OLD or is asked for. Safe to run again."""
+    from smartdoor.crypto import Keyring
+    from smartdoor.doors.rotation import rotate_server_key
+
+    settings = load_settings()
+    old_key = old or settings.secret_key_old.get_secret_value()
+    if not old_key:
+        old_key = typer.prompt("The old SECRET_KEY", hide_input=True)
+    keyring = Keyring(settings.master_key(), old_key.encode())
+
+    async def go(db, settings):
+        report = await rotate_server_key(db, keyring=keyring)
+        await audit_service.record(
+            db, now=_now(), event="key_rotated", outcome="failure" if report.unsealable else "success",
+            client="cli", rotated=len(report.rotated), already=len(report.already),
+            unsealable=report.unsealable,
+        )  # fmt: skip
+        return report
+
+    report = run_with_db(go, settings)
+    typer.echo(f"re-sealed {len(report.rotated)} door(s); {len(report.already)} already under the new key")
+    if report.unsealable:
+        typer.echo("smartdoor: sealed under neither key (wrong old key?): " + ", ".join(report.unsealable), err=True)
+        raise typer.Exit(1)
+    typer.echo("Keep SECRET_KEY_OLD set until pending codes have expired (CODE_TTL_SECONDS), then remove it.")
+
+
 @door_app.command("clear-lockout")
 def door_clear_lockout(door_id: str) -> None:
     """Reset a door's failure count and lift any lockout, hard stop included."""

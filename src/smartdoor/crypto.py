@@ -61,6 +61,14 @@ class Keyring:
                 continue
         raise Unsealable(door_id)
 
+    @property
+    def rotating(self) -> bool:
+        return self._old is not None
+
+    def previous_shared_code_key(self) -> bytes:
+        """The shared code key of the key being rotated away from (or the current one)."""
+        return (self._old or self._current).shared_code_key
+
     def shared_code_keys(self) -> list[bytes]:
         """Doors made before codes had a key of their own hash them with a key derived from
         SECRET_KEY (the current one first, then the old one during a rotation)."""

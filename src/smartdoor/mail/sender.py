@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from email.message import EmailMessage
@@ -29,17 +30,21 @@ class SmtpMailer:
             return "mail not configured"
         context = ssl.create_default_context(cafile=s.mail_ca_file or None)
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.mail_server,
-                port=s.mail_port,
-                username=s.mail_username or None,
-                password=s.mail_password.get_secret_value() if s.mail_username else None,
-                start_tls=s.mail_starttls,
-                use_tls=s.mail_ssl_tls,
-                tls_context=context,
-                timeout=s.mail_timeout_seconds,
-            )
+            # aiosmtplib's own timeout bounds each step; a relay answering every step just in
+            # time could still take minutes, so the whole send gets one deadline too. A door
+            # waiting for the reply gives up later than this (see the README's deadlines).
+            async with asyncio.timeout(s.mail_timeout_seconds):
+                await aiosmtplib.send(
+                    message,
+                    hostname=s.mail_server,
+                    port=s.mail_port,
+                    username=s.mail_username or None,
+                    password=s.mail_password.get_secret_value() if s.mail_username else None,
+                    start_tls=s.mail_starttls,
+                    use_tls=s.mail_ssl_tls,
+                    tls_context=context,
+                    timeout=s.mail_timeout_seconds,
+                )
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
             # the exception text may quote the server, never the message body
             reason = f"{type(exc).__name__}"

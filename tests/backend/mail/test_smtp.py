@@ -138,3 +138,44 @@ async def test_dead_server_partial_success_and_code_still_valid(make_harness, mo
         assert (await device.verify(reply["challenge_id"], code)).json()["status"] == "success"
         failed = (await h.audit(event="mail_delivery"))[0]
         assert failed["outcome"] == "failure"
+
+
+async def test_a_relay_answering_each_step_just_in_time_is_cut_at_the_total_deadline(tmp_path):
+    """Each reply comes 0.4 s late (under the 1 s per-step timeout), so only a deadline on the
+    whole send stops it: the code request answers partial_success instead of waiting."""
+    import asyncio
+
+    async def slow_relay(reader, writer):
+        async def say(line: bytes) -> None:
+            await asyncio.sleep(0.4)
+            writer.write(line + b"\r\n")
+            await writer.drain()
+
+        await say(b"220 slow.example ESMTP")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                await say(b"354 go on")
+                while (await reader.readline()) not in (b".\r\n", b""):
+                    pass
+                await say(b"250 queued")
+            elif verb == b"QUIT":
+                await say(b"221 bye")
+                break
+            else:
+                await say(b"250 ok")
+        writer.close()
+
+    server = await asyncio.start_server(slow_relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        settings = build_settings("mongodb://unused", tmp_path, port, mail_timeout_seconds=1.0)
+        from smartdoor.mail.message import code_message
+
+        msg = code_message(sender="door@example.com", to=["a@example.com"], door_name="Front", action="unlock",
+                           code="123456", expires_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        reason = await SmtpMailer(settings).send(msg)
+        assert reason == "mail delivery failed (TimeoutError)"
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -182,6 +182,65 @@ def rotate_key(
     typer.echo("Keep SECRET_KEY_OLD set until pending codes have expired (CODE_TTL_SECONDS), then remove it.")
 
 
+@door_app.command("offline-enroll")
+def door_offline_enroll(
+    door_id: str,
+    label: Annotated[str, typer.Option(help="Whose authenticator app this is, e.g. 'Alice's phone'")] = "offline",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """A TOTP credential for opening this door while it cannot reach the backend: prints its
+    otpauth:// URI and a QR code for an authenticator app (shown this once). The door receives
+    it with its next state report."""
+    from smartdoor.doors import offline
+
+    async def go(db, settings):
+        credential, uri = await offline.enroll(db, settings.keyring(), door_id=door_id, label=label, now=_now())
+        await audit_service.record(
+            db, now=_now(), event="offline_enrolled", outcome="info", door=door_id, client="cli",
+            credential=credential["id"], label=credential["label"],
+        )  # fmt: skip
+        return credential, uri
+
+    credential, uri = run_with_db(go)
+    if as_json:
+        typer.echo(json.dumps({"door": door_id, "id": credential["id"], "label": credential["label"], "uri": uri}))
+        return
+    import segno
+
+    segno.make(uri, error="m").terminal(compact=True)
+    typer.echo(f"{uri}\nScan it (or paste the URI) into an authenticator app. It is not shown again.")
+
+
+@door_app.command("offline-list")
+def door_offline_list(door_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The door's offline credentials (never their secrets)."""
+    from smartdoor.doors import offline
+
+    door = run_with_db(lambda db, s: doors.get_door(db, door_id))
+    rows = [{**c, "created_at": c["created_at"].isoformat()} for c in offline.listed(door)]
+    if as_json:
+        typer.echo(json.dumps(rows, default=str))
+        return
+    for c in rows:
+        typer.echo(f"{c['id']}  {c['label']:<24} since {c['created_at']}")
+
+
+@door_app.command("offline-revoke")
+def door_offline_revoke(door_id: str, credential_id: str) -> None:
+    """Withdraw an offline credential; the door drops it with its next state report."""
+    from smartdoor.doors import offline
+
+    async def go(db, settings):
+        await offline.revoke(db, door_id=door_id, credential_id=credential_id)
+        await audit_service.record(
+            db, now=_now(), event="offline_revoked", outcome="info", door=door_id, client="cli",
+            credential=credential_id,
+        )  # fmt: skip
+
+    run_with_db(go)
+    typer.echo(f"revoked {credential_id}")
+
+
 @door_app.command("clear-lockout")
 def door_clear_lockout(door_id: str) -> None:
     """Reset a door's failure count and lift any lockout, hard stop included."""

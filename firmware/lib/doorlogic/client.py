@@ -13,6 +13,7 @@ PATH_TIME = "/api/v1/time"
 PATH_REQUEST = "/api/v1/otp/request"
 PATH_VERIFY = "/api/v1/otp/verify"
 PATH_STATE = "/api/v1/state"
+PATH_OFFLINE_USES = "/api/v1/offline/uses"
 
 # result kinds
 OK = "ok"

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from doorlogic.client import PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
+from doorlogic.client import PATH_OFFLINE_USES, PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
 from smartdoor.api.ledger import answer_once
 from smartdoor.audit import service as audit
+from smartdoor.doors import offline
 from smartdoor.errors import BadRequest, DomainError, InvalidInput, LockedOut, NotAuthenticated
 from smartdoor.otp.codes import is_code_format
 from smartdoor.otp.issue import issue_code
@@ -47,6 +49,23 @@ class StateReport(_Body):
     rssi: int | None = Field(None, ge=-200, le=0)
     firmware: str | None = Field(None, max_length=64)
     uptime: int | None = Field(None, ge=0)
+    heap: int | None = Field(None, ge=0, description="free heap, bytes")
+    reset_cause: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9_ .:-]*$")
+    event: Literal["boot", "heartbeat", "change", "exit_button", "auto_relock", "offline"] | None = None
+    door_open: bool | None = Field(None, description="the reed switch, where the door has one")
+    offline_version: int | None = Field(None, ge=0, description="the offline credentials the door holds")
+
+
+class OfflineUse(_Body):
+    credential: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+    step: int = Field(ge=0, le=2**40, description="the TOTP time step the code was for")
+    at: int = Field(ge=0, le=2**40, description="when, by the door's clock (unix seconds)")
+    action: Literal["lock", "unlock"]
+
+
+class OfflineUses(_Body):
+    uses: list[OfflineUse] = Field(max_length=20)
+    wrong_codes: int | None = Field(None, ge=0, le=10**6)
 
 
 def parse_body(body: bytes, model: type[Model]) -> Model:
@@ -206,20 +225,60 @@ async def verify(device: Device, services: ServicesDep, request: Request, client
 async def report_state(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
     async def handle() -> tuple[int, dict]:
         body = await parse_or_audit(services, device, request, StateReport, event="state_report", client=client)
-        fields = body.model_dump(exclude_none=True)
+        door = device.door
+        fields = body.model_dump(exclude_none=True, exclude={"offline_version", "event"})
         await services.db.doors.update_one(
-            {"_id": device.door["_id"]}, {"$set": {**fields, "state_at": device.now, "last_seen_from": client}}
+            {"_id": door["_id"]}, {"$set": {**fields, "state_at": device.now, "last_seen_from": client}}
         )
-        await audit.record(
-            services.db,
-            now=device.now,
-            event="state_report",
-            outcome="info",
-            door=device.door["_id"],
-            client=client,
-            **fields,
-        )
-        return 200, {"status": "ok", "server_time": int(device.now.timestamp())}
+        if body.event == "exit_button":
+            await audit.record(
+                services.db, now=device.now, event="exit_button", outcome="success", action="unlock",
+                door=door["_id"], client=client, state=body.state,
+            )  # fmt: skip
+        elif body.event != "heartbeat" or body.state != door.get("state"):  # heartbeats only when news
+            await audit.record(
+                services.db, now=device.now, event="state_report", outcome="info", door=door["_id"],
+                client=client, reason=body.event, **fields,
+            )  # fmt: skip
+        reply: dict = {"status": "ok", "server_time": int(device.now.timestamp())}
+        if body.offline_version is None or body.offline_version != door.get("offline_version", 0):
+            reply["offline"] = offline.transit_block(door, keyring=services.keyring, door_key=device.key)
+        return 200, reply
+
+    return await answer_once(
+        services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
+    )
+
+
+@router.post(PATH_OFFLINE_USES, summary="Offline code uses, uploaded when the door is back online",
+             openapi_extra=_signed_body(OfflineUses))  # fmt: skip
+async def offline_uses(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
+    async def handle() -> tuple[int, dict]:
+        body = await parse_or_audit(services, device, request, OfflineUses, event="offline_use", client=client)
+        door = device.door
+        labels = {c["id"]: c["label"] for c in door.get("offline_credentials") or []}
+        events = []
+        for use in body.uses:
+            at = datetime.fromtimestamp(use.at, UTC)
+            if await offline.record_use(
+                services.db, door_id=door["_id"], credential=use.credential, step=use.step, at=at
+            ):
+                events.append(
+                    audit.entry(
+                        now=device.now, event="offline_use", outcome="success", door=door["_id"], action=use.action,
+                        client=client, credential=use.credential, label=labels.get(use.credential), step=use.step,
+                        used_at=at,
+                    )
+                )  # fmt: skip
+        if body.wrong_codes:
+            events.append(
+                audit.entry(
+                    now=device.now, event="offline_wrong_codes", outcome="failure", door=door["_id"],
+                    client=client, count=body.wrong_codes,
+                )
+            )  # fmt: skip
+        await audit.record_many(services.db, events)
+        return 200, {"status": "ok", "accepted": sum(e["event"] == "offline_use" for e in events)}
 
     return await answer_once(
         services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from bson.binary import Binary
 
 from smartdoor.crypto import Keyring, Unsealable
+from smartdoor.doors.offline import seal_id as offline_seal_id
 from smartdoor.store.database import Database
 
 MAX_TRIES = 5
@@ -25,19 +26,28 @@ class RotationReport:
 
 
 def _resealed(keyring: Keyring, door: dict) -> dict | None:
-    """The door's new sealed fields, or None when both are under the current key already."""
+    """The door's new sealed fields, or None when all are under the current key already."""
     door_id = door["_id"]
     secret, secret_current = keyring.open_with(door_id, bytes(door["sealed_secret"]))
     if door.get("sealed_code_key") is None:
         code_key, code_current = keyring.previous_shared_code_key(), False
     else:
         code_key, code_current = keyring.open_with(door_id, bytes(door["sealed_code_key"]))
-    if secret_current and code_current:
+    credentials, all_current = [], secret_current and code_current
+    for credential in door.get("offline_credentials") or []:
+        slot = offline_seal_id(door_id, credential["id"])
+        plain, current = keyring.open_with(slot, bytes(credential["sealed_secret"]))
+        credentials.append({**credential, "sealed_secret": Binary(keyring.seal(slot, plain))})
+        all_current = all_current and current
+    if all_current:
         return None
-    return {
+    fields = {
         "sealed_secret": Binary(keyring.seal(door_id, secret)),
         "sealed_code_key": Binary(keyring.seal(door_id, code_key)),
     }
+    if credentials:
+        fields["offline_credentials"] = credentials
+    return fields
 
 
 async def rotate_server_key(db: Database, *, keyring: Keyring) -> RotationReport:
@@ -46,7 +56,10 @@ async def rotate_server_key(db: Database, *, keyring: Keyring) -> RotationReport
     ids = [d["_id"] for d in await db.doors.find({}, {"_id": 1}).to_list()]
     for door_id in ids:
         for _ in range(MAX_TRIES):
-            door = await db.doors.find_one({"_id": door_id}, {"sealed_secret": 1, "sealed_code_key": 1})
+            door = await db.doors.find_one(
+                {"_id": door_id},
+                {"sealed_secret": 1, "sealed_code_key": 1, "offline_credentials": 1, "offline_version": 1},
+            )
             if door is None:  # removed meanwhile
                 break
             try:

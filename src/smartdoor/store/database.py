@@ -28,6 +28,10 @@ class Database:
         return self.db["nonces"]
 
     @property
+    def offline_uses(self) -> AsyncCollection:
+        return self.db["offline_uses"]
+
+    @property
     def audit(self) -> AsyncCollection:
         return self.db["audit"]
 

@@ -87,7 +87,8 @@ async def test_code_valid_just_before_expiry(harness):
 
 async def test_state_report_and_time(harness):
     device = await harness.add_door()
-    r = await device.post("/api/v1/state", {"state": "unlocked", "rssi": -61, "firmware": "0.1.0", "uptime": 42})
+    report = {"state": "unlocked", "rssi": -61, "firmware": "0.1.0", "uptime": 42, "offline_version": 0}
+    r = await device.post("/api/v1/state", report)
     assert r.json() == {"status": "ok", "server_time": int(harness.clock.now().timestamp())}
     door = await harness.db.doors.find_one({"_id": device.door_id})
     assert door["state"] == "unlocked" and door["rssi"] == -61

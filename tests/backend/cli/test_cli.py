@@ -57,10 +57,18 @@ def test_door_lifecycle_and_audit(env, running_db):
     rotated = json.loads(run(env, "door", "rotate-secret", door["id"], "--json").stdout)
     assert rotated["secret"] != door["secret"] and len(rotated["secret"]) == 64
     assert "lockout cleared" in run(env, "door", "clear-lockout", door["id"]).stdout
+    enrolled = json.loads(run(env, "door", "offline-enroll", door["id"], "--label", "Alice", "--json").stdout)
+    assert enrolled["uri"].startswith("otpauth://totp/") and enrolled["label"] == "Alice"
+    qr = run(env, "door", "offline-enroll", door["id"], "--label", "Bob").stdout
+    assert "otpauth://totp/" in qr and ("█" in qr or "▀" in qr)  # the QR code, drawn in the terminal
+    listed = json.loads(run(env, "door", "offline-list", door["id"], "--json").stdout)
+    assert [c["label"] for c in listed] == ["Alice", "Bob"] and "secret" not in str(listed)
+    run(env, "door", "offline-revoke", door["id"], enrolled["id"])
     table = run(env, "audit").stdout
-    assert "lockout_cleared" in table
+    assert "lockout_cleared" in table and "offline_enrolled" in table and "offline_revoked" in table
     rows = list(csv.DictReader(io.StringIO(run(env, "audit", "--format", "csv", "--door", door["id"]).stdout)))
     assert rows[0]["event"] == "lockout_cleared" and rows[0]["door"] == door["id"]
+    assert enrolled["uri"].split("secret=")[1].split("&")[0] not in table
     lines = run(env, "audit", "--format", "jsonl", "--outcome", "info").stdout.splitlines()
     assert json.loads(lines[0])["outcome"] == "info"
     assert run(env, "audit", "--since", "2999-01-01").stdout.count("\n") == 1  # header only

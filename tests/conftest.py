@@ -27,6 +27,15 @@ from smartdoor.main import create_app
 from smartdoor.settings import Settings
 from smartdoor.store import embedded
 
+SLOW_TIERS = ("browser", "micropython", "subprocess")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in SLOW_TIERS):
+            item.add_marker(pytest.mark.slow)
+
+
 TEST_SECRET_KEY = "k" * 16 + secrets.token_hex(16)
 
 

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.micropython
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 FILES = sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.micropython
+
 # tests/firmware modules (plain asserts, no pytest import) that must also pass on MicroPython
 MICROPYTHON_MODULES = [
     "test_drivers_mp",

@@ -50,6 +50,17 @@ class EndedCode(TypedDict):
     replies: dict[str, StoredOutcome]
 
 
+class OfflineCredential(TypedDict):
+    """A TOTP secret the door checks by itself while offline (doors.offline)."""
+
+    id: str
+    label: str
+    sealed_secret: bytes
+    created_at: datetime
+    valid_from: NotRequired[datetime]
+    valid_until: NotRequired[datetime]
+
+
 class Door(TypedDict):
     _id: str
     name: str
@@ -68,3 +79,5 @@ class Door(TypedDict):
     ended: NotRequired[list[EndedCode]]
     state: DoorState | None
     state_at: NotRequired[datetime]
+    offline_credentials: NotRequired[list[OfflineCredential]]
+    offline_version: NotRequired[int]  # grows with every change of offline_credentials

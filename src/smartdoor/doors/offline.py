@@ -68,7 +68,7 @@ async def enroll(
     if len(door.get("offline_credentials") or []) >= MAX_CREDENTIALS:
         raise InvalidInput(f"a door holds at most {MAX_CREDENTIALS} offline credentials")
     secret = secrets.token_bytes(SECRET_BYTES)
-    credential = {"id": "o" + secrets.token_hex(4), "label": label, "created_at": now}
+    credential: dict = {"id": "o" + secrets.token_hex(4), "label": label, "created_at": now}
     if valid_from:
         credential["valid_from"] = valid_from
     if valid_until:
@@ -109,10 +109,15 @@ def transit_block(door: Door, *, keyring: Keyring, door_key: bytes) -> dict:
     for c in door.get("offline_credentials") or []:
         secret = keyring.open(seal_id(door["_id"], c["id"]), bytes(c["sealed_secret"]))
         pad = transit_pad(door_key, nonce, c["id"], len(secret))
-        item = {"id": c["id"], "label": c["label"], "secret": bytes(a ^ b for a, b in zip(secret, pad)).hex()}
-        for bound in ("valid_from", "valid_until"):
-            if c.get(bound):
-                item[bound] = int(c[bound].timestamp())
+        item: dict[str, str | int] = {
+            "id": c["id"],
+            "label": c["label"],
+            "secret": bytes(a ^ b for a, b in zip(secret, pad)).hex(),
+        }
+        if "valid_from" in c:
+            item["valid_from"] = int(c["valid_from"].timestamp())
+        if "valid_until" in c:
+            item["valid_until"] = int(c["valid_until"].timestamp())
         credentials.append(item)
     return {"version": door.get("offline_version", 0), "nonce": nonce, "credentials": credentials}
 

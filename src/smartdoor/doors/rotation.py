@@ -41,7 +41,7 @@ def _resealed(keyring: Keyring, door: dict) -> dict | None:
         all_current = all_current and current
     if all_current:
         return None
-    fields = {
+    fields: dict = {
         "sealed_secret": Binary(keyring.seal(door_id, secret)),
         "sealed_code_key": Binary(keyring.seal(door_id, code_key)),
     }

@@ -87,6 +87,13 @@ async def get_door(db: Database, door_id: str) -> Door:
     return door
 
 
+async def get_door_by_name(db: Database, name: str) -> Door:
+    door = await db.doors.find_one({"name": name})
+    if door is None:
+        raise NotFound(f"no door named {name!r}", reason="unknown_door")
+    return door
+
+
 async def list_doors(db: Database) -> list[Door]:
     return (
         await db.doors.find({}, {"sealed_secret": 0, "sealed_code_key": 0, "pending": 0, "ended": 0})
@@ -145,7 +152,7 @@ async def legacy_door(db: Database, keyring: Keyring, *, name: str, now: datetim
         try:
             door, _ = await create_door(db, keyring, name=name, recipients=[], now=now, legacy=True)
         except AlreadyExists:  # created by a concurrent request
-            door = await db.doors.find_one({"name": name})
+            door = await get_door_by_name(db, name)
     if not door.get("legacy"):  # made before doors were marked: its own limits apply from now on
         await db.doors.update_one({"_id": door["_id"]}, {"$set": {"legacy": True}})
         door["legacy"] = True

@@ -100,7 +100,7 @@ async def issue_code(
         update: dict = {"$set": {**fields, "pending": pending, "recent_requests": slots}, "$inc": {"rev": 1}}
         old = door.get("pending")
         old_status = old_code_status(old, now=now, limits=deps.limits(door)) if old else None
-        if old:
+        if old and old_status:
             update["$push"] = {"ended": {"$each": [ended_entry(old, old_status, now)], "$slice": -KEEP_ENDED}}
         stored = await deps.db.doors.update_one({"_id": door["_id"], "rev": door.get("rev")}, update)
         if stored.modified_count:

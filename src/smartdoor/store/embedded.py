@@ -34,7 +34,7 @@ def uri_for(port: int) -> str:
 
 
 def _responds(uri: str, timeout_ms: int = 1500) -> bool:
-    client = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
     try:
         client.admin.command("ping")
         return True

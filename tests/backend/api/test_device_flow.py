@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from doorlogic import httpsig
 from tests.conftest import SignedDevice
 
@@ -103,6 +105,7 @@ async def test_mail_recipients_include_global_list(make_harness):
         assert sorted(h.sink.wait_for(1)[0]["to"]) == ["alice@example.com", "bob@example.com", "ops@example.com"]
 
 
+@pytest.mark.slow
 async def test_parallel_right_codes_exactly_one_success(harness):
     """10 rounds x 20 parallel verifies of the right code: exactly one success per round."""
     device = await harness.add_door()

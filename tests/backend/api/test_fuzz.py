@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 PATHS = ["/api/v1/otp/request", "/api/v1/otp/verify", "/api/v1/state"]
 VALUES = [
     None,
@@ -62,6 +64,7 @@ def mangle(rng: random.Random, headers: dict) -> dict:
     return headers
 
 
+@pytest.mark.slow
 async def test_random_signed_bodies_and_broken_headers_never_5xx(make_harness):
     rng = random.Random(20261125)
     async with make_harness(legacy_api=True, legacy_allowed_clients="192.0.2.7") as h:

@@ -23,6 +23,7 @@ async def test_root_and_health(harness):
     assert (await harness.http.get("/openapi.json")).json()["paths"]["/api/v1/otp/verify"]
 
 
+@pytest.mark.subprocess
 async def test_database_down_gives_503_with_retry_after(tmp_path, smtp_sink):
     server = embedded.start_or_share(tmp_path / "own-db")
     settings = build_settings(server.uri, tmp_path, smtp_sink[0].port)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from smartdoor.doors.lockout import lockout_seconds
 from smartdoor.doors.service import clear_lockout
 
@@ -93,6 +95,7 @@ def test_lockout_arithmetic():
     assert lockout_seconds(40, **kw) == 3600 and lockout_seconds(95, **kw) == 3600
 
 
+@pytest.mark.slow
 async def test_hard_stop_at_100_failures_until_admin_clears(harness):
     device = await harness.add_door()
     failures = 0

@@ -9,7 +9,8 @@ import secrets
 
 import httpx
 
-from smartdoor.audit.noise import MAX_KEYS, UnauthenticatedCounter
+from smartdoor.audit import noise
+from smartdoor.audit.noise import UnauthenticatedCounter
 
 REQUEST = "/api/v1/otp/request"
 
@@ -37,7 +38,9 @@ async def test_500_bad_requests_become_one_event_per_source_and_reason(harness):
     }
 
 
-async def test_counter_memory_is_bounded(harness):
+async def test_counter_memory_is_bounded(harness, monkeypatch):
+    monkeypatch.setattr(noise, "MAX_KEYS", 100)
+    MAX_KEYS = noise.MAX_KEYS
     counter = UnauthenticatedCounter()
     now = harness.clock.now()
     for i in range(MAX_KEYS + 500):

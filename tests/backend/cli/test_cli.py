@@ -19,6 +19,8 @@ import pytest
 from smartdoor.store import embedded
 from tests.conftest import TEST_SECRET_KEY
 
+pytestmark = pytest.mark.subprocess
+
 SMARTDOOR = [sys.executable, "-m", "smartdoor.cli"]
 
 

@@ -74,6 +74,7 @@ async def test_rotation_keeps_doors_and_pending_codes_working(make_harness, monk
         assert r.status_code == 401 and r.json()["error"] == "unknown_door"
 
 
+@pytest.mark.subprocess
 def test_rotate_key_command(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_", "SECRET_KEY"))}
     env.update(DATA_DIR=str(tmp_path / "data"), SECRET_KEY=OLD)

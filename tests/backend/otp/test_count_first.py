@@ -178,7 +178,7 @@ def comparison_lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 async def test_two_processes_30_parallel_wrong_codes(two_backends, mongo_uri):
     start, comparisons, sink = two_backends
     urls, env = start(failures_per_lockout=1000, hard_lockout_failures=1000)
@@ -204,7 +204,7 @@ async def test_two_processes_30_parallel_wrong_codes(two_backends, mongo_uri):
         await db.close()
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 async def test_two_processes_30_parallel_guesses_on_the_original_sketch_routes(two_backends, mongo_uri):
     start, comparisons, sink = two_backends
     urls, env = start(legacy_api="true", legacy_allowed_clients="127.0.0.1", recipients="ops@example.com")

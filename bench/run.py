@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Smart Door benchmark (issue 2, item 11). A script, not a test: `.venv/bin/python bench/run.py`.
+"""Smart Door benchmark. A script, not a test: `.venv/bin/python bench/run.py`.
 
 One run starts the embedded database (or uses MONGO_URL), an SMTP sink and the real server
 (uvicorn, one worker, log level warning, in a separate process, on loopback), then measures:

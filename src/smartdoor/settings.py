@@ -1,4 +1,4 @@
-"""One settings class. Names of the seed's .env are kept so an existing file still works."""
+"""One settings class. The original prototype's .env names are kept, so an existing file still works."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class UnsafeSettings(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    # mail (seed names)
+    # mail (the original prototype's names)
     mail_username: str = ""
     mail_password: SecretStr = SecretStr("")
     mail_from: str = "smartdoor@localhost"
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     legacy_code_digits: int = Field(4, ge=4, le=10)  # the sketch reads exactly 4 keys
     legacy_hard_lockout_failures: int = Field(10, ge=1)
 
-    # code engine (ARCHITECTURE.md §4)
+    # code engine: see docs/architecture.md
     code_digits: int = Field(6, ge=4, le=10)
     code_ttl_seconds: int = Field(120, ge=30, le=600)
     max_attempts_per_code: int = Field(5, ge=1, le=20)

@@ -51,7 +51,7 @@ def test_settings_refuse_unsafe_defaults(tmp_path):
         Settings(_env_file=None, secret_key=TEST_SECRET_KEY, code_ttl_seconds=601)
 
 
-def test_seed_env_file_names(tmp_path, monkeypatch):
+def test_original_env_file_names(tmp_path, monkeypatch):
     env = tmp_path / ".env"
     env.write_text(
         "MAIL_USERNAME=me@gmail.com\nMAIL_PASSWORD=app-pass\nMAIL_FROM=me@gmail.com\n"

@@ -48,6 +48,15 @@ class Database:
         await self.nonces.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
         await self.audit.create_index([("door", ASCENDING), ("at", DESCENDING)])
         await self._audit_retention(audit_retention_days * 86400)
+        await self._upgrade_records()
+
+    async def _upgrade_records(self) -> None:
+        """Records written by earlier versions: a door's pending code used to live in its own
+        collection (the door kept only its id and action). Such a code cannot be checked
+        here; it is dropped (codes live two minutes) and the door is asked for a new one."""
+        await self.doors.update_many(
+            {"pending.id": {"$exists": True}, "pending.code_hash": {"$exists": False}}, {"$set": {"pending": None}}
+        )
 
     async def _audit_retention(self, seconds: int) -> None:
         """Audit events older than the retention are purged by a TTL index on `at`; a changed

@@ -159,3 +159,20 @@ async def test_unused_codes_get_an_expiry_event(harness):
     assert event["challenge"] == cid and event["action"] == "unlock" and event["door"] == device.door_id
     r = await device.verify(cid, harness.latest_code(1))
     assert r.status_code == 410 and r.json()["error"] == "expired"
+
+
+async def test_a_door_record_from_the_previous_version_keeps_working(harness):
+    """No `rev`, no `ended`, a pending code of the old shape (id and action only)."""
+    device = await harness.add_door()
+    await harness.db.doors.update_one(
+        {"_id": device.door_id},
+        {
+            "$unset": {"rev": 1, "ended": 1, "sealed_code_key": 1},
+            "$set": {"pending": {"id": "old" * 8, "action": "lock"}},
+        },
+    )
+    await harness.db.ensure_indexes()  # what every start does
+    r = await device.verify("old" * 8, "123456")
+    assert r.status_code == 404 and r.json()["error"] == "unknown_challenge"
+    cid = (await device.request_code()).json()["challenge_id"]
+    assert (await device.verify(cid, harness.latest_code(1))).json() == {"status": "success", "action": "unlock"}

@@ -149,38 +149,35 @@ def start_or_share(data_dir: Path, *, startup_timeout: float = 30.0) -> Embedded
             credentials = load_credentials(data_dir)
         except ProvisioningFailed as exc:
             raise EmbeddedDatabaseError(str(exc)) from None
+        distrust = None
         if credentials is not None:
-            shared = _share_running(state_path, credentials)
+            shared, distrust = _share_running(state_path, credentials)
             if shared is not None:
                 return shared
-        return _start_own(data_dir, credentials, state_path, startup_timeout)
+        server = _start_own(data_dir, credentials, state_path, startup_timeout, distrust=distrust)
+        if distrust:
+            log.warning("%s: not trusted, started our own database", distrust)
+        return server
 
 
-def _share_running(state_path: Path, credentials: Credentials) -> EmbeddedServer | None:
+def _share_running(state_path: Path, credentials: Credentials) -> tuple[EmbeddedServer | None, str | None]:
+    """The server embedded-db.json names, if it is ours; otherwise why it is not trusted."""
     try:
         state = json.loads(state_path.read_text())
         port, pid = int(state["port"]), state["pid"]
     except FileNotFoundError:
-        return None
+        return None, None
     except (ValueError, KeyError, TypeError):
-        log.warning("%s is unreadable: not trusted, starting our own database", state_path)
-        return None
+        return None, f"{state_path} is unreadable"
     if not _is_our_process(pid):
-        log.info("%s names pid %s, which is gone: starting our own database", state_path, pid)
-        return None
+        return None, f"{state_path} names pid {pid}, which is gone or not ours"
     if not _accepts(port, credentials):
-        log.warning(
-            "%s names port %d, but what listens there does not prove it knows our credentials: "
-            "not trusted, starting our own database",
-            state_path,
-            port,
-        )
-        return None
-    return EmbeddedServer(port, credentials, None, state_path)
+        return None, f"{state_path} names port {port}, but what listens there does not accept our credentials"
+    return EmbeddedServer(port, credentials, None, state_path), None
 
 
 def _start_own(
-    data_dir: Path, credentials: Credentials | None, state_path: Path, startup_timeout: float
+    data_dir: Path, credentials: Credentials | None, state_path: Path, startup_timeout: float, *, distrust: str | None
 ) -> EmbeddedServer:
     storage = data_dir / "db"
     fresh = credentials is None
@@ -190,6 +187,8 @@ def _start_own(
     except ProvisioningFailed as exc:
         in_use = "resource busy" in str(exc)  # WiredTiger: its lock is held by a live process
         reason = "DATA_DIR is in use by another database process" if in_use else str(exc)
+        if distrust:
+            reason += f" ({distrust})"
         raise EmbeddedDatabaseError(f"embedded database did not start: {reason}; see {storage}") from None
     if fresh:  # only now: a password no database knows yet is never handed to a sharer
         save_credentials(data_dir, credentials)

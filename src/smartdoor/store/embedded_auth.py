@@ -91,15 +91,18 @@ def provision(storage: Path, credentials: Credentials, *, cwd: Path, timeout: fl
     and so the storage files it creates get PRIVATE_UMASK. The password goes over a pipe, never
     on a command line (those are world-readable in /proc)."""
     request = {"storage": str(storage), **credentials.client_options()}
-    result = subprocess.run(
-        [sys.executable, "-m", "smartdoor.store.embedded_auth"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        umask=PRIVATE_UMASK,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "smartdoor.store.embedded_auth"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=timeout,
+            umask=PRIVATE_UMASK,
+        )
+    except subprocess.TimeoutExpired:
+        raise ProvisioningFailed(f"embedded database at {storage} could not be opened within {timeout:.0f} s") from None
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
         raise ProvisioningFailed(f"embedded database at {storage} could not be opened: {lines[-1]}")

@@ -28,6 +28,7 @@ from tests.conftest import TEST_SECRET_KEY
 SMARTDOOR = [sys.executable, "-m", "smartdoor.cli"]
 CREDENTIALS = "embedded-db.credentials"
 UNAUTHORIZED = 13
+pytestmark = pytest.mark.subprocess
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a probe as the user nobody")
 
 

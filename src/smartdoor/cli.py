@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -16,7 +17,8 @@ from smartdoor.audit import service as audit_service
 from smartdoor.doors import service as doors
 from smartdoor.errors import DomainError
 from smartdoor.runtime import open_database
-from smartdoor.settings import Settings, UnsafeSettings
+from smartdoor.settings import Settings, UnsafeSettings, exposed_env_file
+from smartdoor.store.embedded import EmbeddedDatabaseError
 
 app = typer.Typer(help="Smart Door: one-time-code door lock backend.", no_args_is_help=True)
 door_app = typer.Typer(help="Manage doors.", no_args_is_help=True)
@@ -44,6 +46,9 @@ def run_with_db(fn, settings: Settings | None = None):
     except DomainError as exc:
         typer.echo(f"smartdoor: {exc.message}", err=True)
         raise typer.Exit(1) from None
+    except EmbeddedDatabaseError as exc:  # e.g. DATA_DIR held by a database we cannot authenticate to
+        typer.echo(f"smartdoor: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _now() -> datetime:
@@ -60,7 +65,10 @@ def serve(
 
     from smartdoor.main import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    settings = load_settings()
+    if warning := exposed_env_file():
+        logging.getLogger("smartdoor").warning(warning)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
+import stat
 import warnings
 from functools import cached_property
 from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
+from smartdoor.store.private_files import secure_data_dir, write_private
 
+ENV_FILE = ".env"
+SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password")  # what makes a .env worth protecting
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "change_me", "secret", "your_secret_key"}
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -23,7 +29,7 @@ class UnsafeSettings(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", populate_by_name=True)
 
     # mail (the original prototype's names)
     mail_username: str = ""
@@ -134,7 +140,21 @@ class Settings(BaseSettings):
             return key.encode()
         path = self.data_dir / "demo-secret-key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
+            secure_data_dir(self.data_dir)
+            write_private(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
+
+
+def exposed_env_file(path: Path = Path(ENV_FILE)) -> str | None:
+    """One warning line when the .env Settings reads holds a secret and group or others may read it."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        names = {name.lower() for name, value in dotenv_values(path).items() if value}
+    except OSError:  # absent or not ours to read: Settings does not use it either
+        return None
+    held = [name.upper() for name in SECRET_NAMES if name in names]
+    if not held or not mode & 0o077:
+        return None
+    return (
+        f"{path.resolve()} holds {', '.join(held)} but is readable by other users (mode {mode:04o}): chmod 600 {path}"
+    )

@@ -3,6 +3,13 @@
 WiredTiger locks its folder, so two processes cannot open one DATA_DIR. The first process
 starts `secantusd` as a child and writes its address to DATA_DIR/embedded-db.json; any other
 `smartdoor` process on the same DATA_DIR finds that file and connects to the running server.
+
+The server is private to the user that runs the backend: DATA_DIR is 0700 and its files 0600
+(private_files), and the server requires SCRAM-SHA-256 with credentials only that user can
+read (embedded_auth). embedded-db.json is a hint, never trusted by itself: the server it names
+is shared only if the process is alive, is ours, and proves in the SCRAM exchange that it knows
+our user's keys (SCRAM authenticates the server to the client too). Anything else listening on
+that port — a leftover of a crash, a local user squatting the port — is not used.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -18,9 +26,32 @@ import time
 from pathlib import Path
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+
+from smartdoor.store.embedded_auth import (
+    Credentials,
+    ProvisioningFailed,
+    load_credentials,
+    new_credentials,
+    provision,
+    save_credentials,
+)
+from smartdoor.store.private_files import (
+    PRIVATE_UMASK,
+    DataDirRefused,
+    open_private,
+    secure_data_dir,
+    write_private,
+)
+
+log = logging.getLogger("smartdoor.store")
 
 STATE_FILE = "embedded-db.json"
+LOCK_FILE = "embedded-db.lock"
+LOG_FILE = "embedded-db.log"
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded database cannot be started or shared; the message says why in one line."""
 
 
 def _free_port() -> int:
@@ -30,27 +61,59 @@ def _free_port() -> int:
 
 
 def uri_for(port: int) -> str:
+    """The server's address without credentials (safe to write down or log)."""
     return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
-def _responds(uri: str, timeout_ms: int = 1500) -> bool:
-    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+def _accepts(port: int, credentials: Credentials, timeout_ms: int = 1500) -> bool:
+    """True when the server on port completes SCRAM with our credentials, server proof included."""
+    client: MongoClient = MongoClient(
+        uri_for(port),
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+        **credentials.client_options(),
+    )
     try:
-        client.admin.command("ping")
-        return True
-    except PyMongoError:
+        status = client.admin.command("connectionStatus")
+        users = status["authInfo"]["authenticatedUsers"]
+        return {"user": credentials.username, "db": "admin"} in users
+    except Exception:  # whatever a stranger on that port answers (even malformed SCRAM), it is not trusted
         return False
     finally:
         client.close()
 
 
-class EmbeddedServer:
-    """A running embedded server: ours (we stop it) or shared (another process owns it)."""
+def _is_our_process(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.geteuid()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: at least check that it is alive and signalable by us
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
 
-    def __init__(self, uri: str, process: subprocess.Popen | None, state_path: Path) -> None:
-        self.uri = uri
+
+class EmbeddedServer:
+    """A running embedded server: ours (we stop it) or shared (another process owns it).
+
+    `uri` carries the credentials (it is what MONGO_URL-shaped callers and `connect()` take):
+    never log it. `port` and `credentials` are there for callers that want them apart."""
+
+    def __init__(self, port: int, credentials: Credentials, process: subprocess.Popen | None, state_path: Path) -> None:
+        self.port = port
+        self.credentials = credentials
+        self.uri = credentials.uri(port)
         self.process = process
         self._state_path = state_path
+
+    def __repr__(self) -> str:
+        return f"EmbeddedServer(port={self.port}, owned={self.owned})"
 
     @property
     def owned(self) -> bool:
@@ -59,7 +122,7 @@ class EmbeddedServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(self._state_path.read_text()).get("pid") == self.process.pid:
                 self._state_path.unlink()
         self.process.terminate()
@@ -73,20 +136,64 @@ class EmbeddedServer:
 
 def start_or_share(data_dir: Path, *, startup_timeout: float = 30.0) -> EmbeddedServer:
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        secure_data_dir(data_dir)
+    except DataDirRefused as exc:
+        raise EmbeddedDatabaseError(str(exc)) from None
+    except OSError as exc:
+        raise EmbeddedDatabaseError(f"DATA_DIR {data_dir} cannot be used: {exc}") from None
     state_path = data_dir / STATE_FILE
-    with open(data_dir / "embedded-db.lock", "w") as lock:
+    with os.fdopen(open_private(data_dir / LOCK_FILE, os.O_RDWR), "r+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one process decides at a time
         try:
-            state = json.loads(state_path.read_text())
-            if _responds(state["uri"]):
-                return EmbeddedServer(state["uri"], None, state_path)
-        except (FileNotFoundError, ValueError, KeyError):
-            pass
-        port = _free_port()
-        storage = data_dir / "db"
-        storage.mkdir(exist_ok=True)
-        log = open(data_dir / "embedded-db.log", "ab")  # noqa: SIM115 (the child keeps it; closed after Popen)
+            credentials = load_credentials(data_dir)
+        except ProvisioningFailed as exc:
+            raise EmbeddedDatabaseError(str(exc)) from None
+        distrust = None
+        if credentials is not None:
+            shared, distrust = _share_running(state_path, credentials)
+            if shared is not None:
+                return shared
+        server = _start_own(data_dir, credentials, state_path, startup_timeout, distrust=distrust)
+        if distrust:
+            log.warning("%s: not trusted, started our own database", distrust)
+        return server
+
+
+def _share_running(state_path: Path, credentials: Credentials) -> tuple[EmbeddedServer | None, str | None]:
+    """The server embedded-db.json names, if it is ours; otherwise why it is not trusted."""
+    try:
+        state = json.loads(state_path.read_text())
+        port, pid = int(state["port"]), state["pid"]
+    except FileNotFoundError:
+        return None, None
+    except (ValueError, KeyError, TypeError):
+        return None, f"{state_path} is unreadable"
+    if not _is_our_process(pid):
+        return None, f"{state_path} names pid {pid}, which is gone or not ours"
+    if not _accepts(port, credentials):
+        return None, f"{state_path} names port {port}, but what listens there does not accept our credentials"
+    return EmbeddedServer(port, credentials, None, state_path), None
+
+
+def _start_own(
+    data_dir: Path, credentials: Credentials | None, state_path: Path, startup_timeout: float, *, distrust: str | None
+) -> EmbeddedServer:
+    storage = data_dir / "db"
+    fresh = credentials is None
+    credentials = credentials or new_credentials()
+    try:
+        provision(storage, credentials, cwd=data_dir)
+    except ProvisioningFailed as exc:
+        in_use = "resource busy" in str(exc)  # WiredTiger: its lock is held by a live process
+        reason = "DATA_DIR is in use by another database process" if in_use else str(exc)
+        if distrust:
+            reason += f" ({distrust})"
+        raise EmbeddedDatabaseError(f"embedded database did not start: {reason}; see {storage}") from None
+    if fresh:  # only now: a password no database knows yet is never handed to a sharer
+        save_credentials(data_dir, credentials)
+    port = _free_port()
+    with os.fdopen(open_private(data_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND), "ab") as log_file:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -100,20 +207,22 @@ def start_or_share(data_dir: Path, *, startup_timeout: float = 30.0) -> Embedded
                 str(storage),
                 "--log-level",
                 "WARNING",
+                "--auth",
             ],
-            stdout=log,
-            stderr=log,
+            stdout=log_file,
+            stderr=log_file,
             stdin=subprocess.DEVNULL,
             cwd=data_dir,
+            umask=PRIVATE_UMASK,  # its WiredTiger files and logs, also those made later, are 0600
             start_new_session=True,  # Ctrl-C goes to us; we stop it in order
         )
-        log.close()
-        uri = uri_for(port)
-        deadline = time.monotonic() + startup_timeout
-        while not _responds(uri, 500):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"embedded database did not start; see {data_dir / 'embedded-db.log'}")
-            time.sleep(0.1)
-        state_path.write_text(json.dumps({"uri": uri, "pid": process.pid, "started_by": os.getpid()}))
-        return EmbeddedServer(uri, process, state_path)
+    deadline = time.monotonic() + startup_timeout
+    while not _accepts(port, credentials, 500):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise EmbeddedDatabaseError(f"embedded database did not start; see {data_dir / LOG_FILE}")
+        time.sleep(0.1)
+    state = {"uri": uri_for(port), "port": port, "pid": process.pid, "started_by": os.getpid()}
+    write_private(state_path, json.dumps(state).encode())
+    return EmbeddedServer(port, credentials, process, state_path)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
+from smartdoor.mail.header_values import HeaderValueError, check_address, check_door_name
 from smartdoor.store.private_files import secure_data_dir, write_private
 
 ENV_FILE = ".env"
@@ -91,6 +92,16 @@ class Settings(BaseSettings):
                 "LEGACY_API=true needs LEGACY_ALLOWED_CLIENTS: the addresses (or CIDRs) of the doors that run "
                 "the original Arduino sketch; its routes cannot be authenticated"
             )
+        try:  # both end up in mail headers: refuse now, not at the first code request
+            for address in self.recipients.split(","):
+                if address.strip():
+                    check_address(address)
+        except HeaderValueError as refused:
+            raise UnsafeSettings(f"RECIPIENTS: {refused}") from None
+        try:
+            check_door_name(self.legacy_door)
+        except HeaderValueError as refused:
+            raise UnsafeSettings(f"LEGACY_DOOR: {refused}") from None
         if self.code_digits < 6:
             warnings.warn("CODE_DIGITS below 6 makes codes easier to guess", stacklevel=2)
         return self

@@ -96,3 +96,15 @@ def test_reply_tampering_rejected():
     missing = dict(headers)
     del missing["signature-input"]
     assert not httpsig.verify_reply(DOOR_KEY, DOOR, 200, missing, body, req["Signature"])
+
+
+def test_integer_parameters_are_rfc8941_integers():
+    # at most 15 digits: a 400-digit created once overflowed the server's float arithmetic
+    for bad in ("1" * 16, "1" * 400, "-" + "1" * 16, "+1", "1_0", " 1", "", "-", "0x1", "1.5", "1e3"):
+        try:
+            httpsig.parse_signature_input('sig1=("@method");created=' + bad)
+        except httpsig.SignatureError:
+            continue
+        raise AssertionError("accepted created=" + bad)
+    _, params, _ = httpsig.parse_signature_input('sig1=("@method");created=999999999999999;x=-5;y=0')
+    assert params["created"] == 999999999999999 and params["x"] == -5 and params["y"] == 0

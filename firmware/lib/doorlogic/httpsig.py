@@ -134,10 +134,11 @@ def parse_signature_input(field, label=LABEL):
                     raise SignatureError("bad signature parameter")
                 params[name] = value
             else:
-                try:
-                    params[name] = int(value)
-                except ValueError:
+                # an RFC 8941 Integer: "-"? and 1 to 15 digits, so any clock can do sums with it
+                digits = value[1:] if value[:1] == "-" else value
+                if not 0 < len(digits) < 16 or digits.strip("0123456789"):
                     raise SignatureError("bad signature parameter")
+                params[name] = int(value)
     return ids, params, raw
 
 

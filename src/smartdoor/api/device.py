@@ -5,7 +5,6 @@ constants (doorlogic.client), so the two ends cannot disagree on them."""
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -16,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from doorlogic.client import PATH_OFFLINE_USES, PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
+from smartdoor.api.json_body import parse_json_body
 from smartdoor.api.ledger import answer_once
 from smartdoor.audit import service as audit
 from smartdoor.doors import offline
-from smartdoor.errors import BadRequest, DomainError, InvalidInput, LockedOut, NotAuthenticated
+from smartdoor.errors import DomainError, InvalidInput, LockedOut, NotAuthenticated
 from smartdoor.otp.codes import is_code_format
 from smartdoor.otp.issue import issue_code
 from smartdoor.otp.verify import verify_code
@@ -69,10 +69,7 @@ class OfflineUses(_Body):
 
 
 def parse_body(body: bytes, model: type[Model]) -> Model:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not JSON") from None
+    data = parse_json_body(body)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -14,6 +14,7 @@ from smartdoor.crypto import Keyring, Unsealable
 from smartdoor.doors import lockout
 from smartdoor.doors.models import Door
 from smartdoor.errors import AlreadyExists, InvalidInput, NotAuthenticated, NotFound
+from smartdoor.mail.header_values import HeaderValueError, check_address, check_door_name
 from smartdoor.store.database import Database
 
 SECRET_BYTES = 32
@@ -25,13 +26,10 @@ def new_door_id() -> str:
 
 
 def _validate_recipients(recipients: list[str]) -> list[str]:
-    cleaned = []
-    for r in recipients:
-        r = r.strip()
-        if "@" not in r or " " in r or len(r) > 254:
-            raise InvalidInput(f"not an email address: {r!r}")
-        cleaned.append(r)
-    return cleaned
+    try:
+        return [check_address(r) for r in recipients]
+    except HeaderValueError as refused:
+        raise InvalidInput(str(refused)) from None
 
 
 def _sealed(keyring: Keyring, door_id: str, secret: bytes) -> Binary:
@@ -49,9 +47,10 @@ async def create_door(
     legacy: bool = False,
 ) -> tuple[Door, str]:
     """Returns the door and its secret as 64 hex characters: the only time it is shown."""
-    name = name.strip()
-    if not name or len(name) > 64:
-        raise InvalidInput("a door name is 1 to 64 characters")
+    try:
+        name = check_door_name(name)
+    except HeaderValueError as refused:
+        raise InvalidInput(str(refused)) from None
     door_id = door_id or new_door_id()
     secret = secrets.token_bytes(SECRET_BYTES)
     door: Door = {

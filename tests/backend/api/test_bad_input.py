@@ -79,6 +79,15 @@ async def test_deeply_nested_json_on_legacy_routes_is_a_400(make_harness, path, 
         assert await nothing_changed(h)
 
 
+async def test_an_integer_the_database_cannot_store_is_a_422(harness):
+    """Found by the schemathesis run: an uptime of 2**63 made the driver raise OverflowError."""
+    device = await harness.add_door()
+    r = await device.post("/api/v1/state", {"state": "locked", "uptime": 2**63})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+    assert await nothing_changed(harness)
+    assert (await device.post("/api/v1/state", {"state": "locked", "uptime": 2**63 - 1})).status_code == 200
+
+
 # --- what goes into a mail header ---
 
 BAD_ADDRESSES = [

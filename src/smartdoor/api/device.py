@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from doorlogic.client import PATH_OFFLINE_USES, PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
-from smartdoor.api.json_body import INT64_MAX, parse_json_body
+from smartdoor.api.json_body import INT64_MAX, MAX_UNIX_TIME, parse_json_body
 from smartdoor.api.ledger import answer_once
+from smartdoor.api.openapi_body import inline_schema
 from smartdoor.audit import service as audit
 from smartdoor.doors import offline
 from smartdoor.errors import DomainError, InvalidInput, LockedOut, NotAuthenticated
@@ -59,7 +60,7 @@ class StateReport(_Body):
 class OfflineUse(_Body):
     credential: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
     step: int = Field(ge=0, le=2**40, description="the TOTP time step the code was for")
-    at: int = Field(ge=0, le=2**40, description="when, by the door's clock (unix seconds)")
+    at: int = Field(ge=0, le=MAX_UNIX_TIME, description="when, by the door's clock (unix seconds)")
     action: Literal["lock", "unlock"]
 
 
@@ -153,7 +154,7 @@ async def parse_or_audit(
 
 def _signed_body(model: type[_Body]) -> dict:
     # the body is read raw (it is signed), so tell OpenAPI its shape here
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(model)}}}}
 
 
 @router.get(PATH_TIME, summary="Server time, for diagnostics (unsigned: a door never sets its clock from it)")

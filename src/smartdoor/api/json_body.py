@@ -13,6 +13,9 @@ MAX_DEPTH = 32
 # the largest integer MongoDB stores (BSON int64): a bigger one from a client must be a 422,
 # not the driver's OverflowError (a 500); every int field of a body that is stored needs le=INT64_MAX
 INT64_MAX = 2**63 - 1
+# the last second a datetime holds (9999-12-31T23:59:59Z): a later unix time from a client must
+# be a 422, not datetime's ValueError (a 500)
+MAX_UNIX_TIME = 253402300799
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # a JSON string, escapes included
 _BRACKET = re.compile(r"[\[\]{}]")
 

@@ -88,6 +88,15 @@ async def test_an_integer_the_database_cannot_store_is_a_422(harness):
     assert (await device.post("/api/v1/state", {"state": "locked", "uptime": 2**63 - 1})).status_code == 200
 
 
+async def test_a_time_a_datetime_cannot_hold_is_a_422(harness):
+    """Found by the schemathesis run: an offline use `at` 2**40 - 1 made datetime raise ValueError."""
+    device = await harness.add_door()
+    use = {"credential": "c1", "step": 1, "at": 2**40 - 1, "action": "unlock"}
+    r = await device.post("/api/v1/offline/uses", {"uses": [use]})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_input"
+    assert await harness.audit(event="offline_use", outcome="success") == []
+
+
 # --- what goes into a mail header ---
 
 BAD_ADDRESSES = [

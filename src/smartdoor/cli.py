@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,11 +76,13 @@ def serve(
 def demo(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Its own data folder (DATA_DIR, .env: not read)")] = Path("data"),
 ) -> None:
-    """Everything on one machine: database, backend, a mail sink, a simulated door."""
+    """Everything on one machine: database, backend, a mail sink, a simulated door. It reads no
+    .env and no environment: its settings are fixed."""
     from smartdoor.web.demo import run_demo
 
-    run_demo(host=host, port=port)
+    run_demo(host=host, port=port, data_dir=data_dir)
 
 
 @app.command()

@@ -41,15 +41,16 @@ def free_port() -> int:
 
 
 class DemoProcess:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *args: str, extra_env: dict | None = None) -> None:
+        """`smartdoor demo --port P *args` in tmp_path, so its data is tmp_path/data."""
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URL", "SECRET_KEY")}
         self.data_dir = tmp_path / "data"
-        env.update(DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1")
+        env.update(PYTHONUNBUFFERED="1", **(extra_env or {}))
         smartdoor = Path(sys.executable).with_name("smartdoor")
         cmd = [str(smartdoor)] if smartdoor.exists() else [sys.executable, "-m", "smartdoor.cli"]
         self.proc = subprocess.Popen(
-            [*cmd, "demo", "--port", str(self.port)],
+            [*cmd, "demo", "--port", str(self.port), *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

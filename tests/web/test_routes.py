@@ -15,6 +15,7 @@ from smartdoor.main import create_app
 from smartdoor.settings import Settings
 from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.web.routes import build_router, html_to_text
+from smartdoor.web.same_origin import TOKEN_HEADER, SameOrigin
 
 
 class FakeSink:
@@ -42,10 +43,15 @@ def device():
     return DeviceThread(SimulatedDevice("http://127.0.0.1:9", "dtest", "00" * 32))
 
 
-def client_for(device, sink=None):
+DEMO = SameOrigin("127.0.0.1", 8000)  # as if the demo listened there
+
+
+def client_for(device, sink=None, *, page_token: bool = True):
+    """A client like the demo page's own JavaScript: its Host, and the token the page carries."""
     app = FastAPI()
-    app.include_router(build_router(lambda: device, sink or FakeSink()))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo.test")
+    app.include_router(build_router(lambda: device, sink or FakeSink(), same_origin=DEMO))
+    headers = {TOKEN_HEADER: DEMO.token} if page_token else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000", headers=headers)
 
 
 def test_production_app_has_no_demo_pages(tmp_path):
@@ -116,9 +122,7 @@ async def test_state_returns_tones_since_a_sequence_number(device):
 
 
 async def test_pages_wait_for_the_door_to_be_provisioned():
-    app = FastAPI()
-    app.include_router(build_router(lambda: None, FakeSink()))
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo.test")
+    http = client_for(None)
     assert (await http.get("/simulator")).status_code == 503
     assert (await http.post("/simulator/key", json={"key": "*"})).status_code == 503
     assert (await http.get("/inbox")).status_code == 200

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from smartdoor.audit import service as audit_service
 from smartdoor.doors import service as doors
@@ -24,16 +26,40 @@ from smartdoor.settings import Settings, UnsafeSettings
 from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.store.database import Database
 from smartdoor.web.routes import build_router
+from smartdoor.web.same_origin import SameOrigin, is_loopback
 
 DEMO_DOOR = "Demo door"
 DEMO_RECIPIENT = "demo@example.com"
+DEFAULT_DATA_DIR = Path("./data")
 
 
-def demo_settings(smtp_port: int, **overrides) -> Settings:
-    """Settings from the environment (DATA_DIR defaults to ./data), in demo mode, with mail
-    going to the built-in sink: loopback, no TLS, no login."""
-    values = dict(
+class DemoSettings(Settings):
+    """Only what demo_settings passes, and the defaults: no .env and no environment variable
+    is read, so neither can point the public demo at real recipients or a real database."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def demo_settings(smtp_port: int, *, data_dir: Path = DEFAULT_DATA_DIR) -> Settings:
+    """The demo's fixed settings: the embedded database under data_dir, mail to the built-in sink
+    (loopback, no TLS, no login), no RECIPIENTS, no legacy routes, no CORS."""
+    return DemoSettings(
         demo_mode=True,
+        data_dir=data_dir,
+        mongo_url=None,
+        secret_key="",  # the demo's own key, kept in data_dir
+        recipients="",
+        legacy_api=False,
+        cors_origins="",
         mail_server="127.0.0.1",
         mail_port=smtp_port,
         mail_starttls=False,
@@ -42,8 +68,6 @@ def demo_settings(smtp_port: int, **overrides) -> Settings:
         mail_password="",
         mail_ca_file="",
     )
-    values.update(overrides)
-    return Settings(**values)
 
 
 def url_host(host: str) -> str:
@@ -87,6 +111,10 @@ class Demo:
     server: uvicorn.Server | None = None
     thread: DeviceThread | None = None
     door_id: str | None = None
+    same_origin: SameOrigin = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.same_origin = SameOrigin(self.host, self.port)
 
     @property
     def base_url(self) -> str:
@@ -97,9 +125,8 @@ class Demo:
         return self.base_url + "/simulator"
 
     def build_app(self) -> FastAPI:
-        app = create_app(
-            self.settings, extra_routers=(build_router(lambda: self.thread, self.sink, door_name=DEMO_DOOR),)
-        )
+        router = build_router(lambda: self.thread, self.sink, same_origin=self.same_origin, door_name=DEMO_DOOR)
+        app = create_app(self.settings, extra_routers=(router,))
         inner = app.router.lifespan_context
 
         @contextlib.asynccontextmanager
@@ -132,11 +159,22 @@ class DemoServer(uvicorn.Server):
             print(f"Smart Door demo: open {self.demo.page_url}  (Ctrl-C stops)", flush=True)
 
 
-def run_demo(host: str = "127.0.0.1", port: int = 8000) -> None:
+def exposure_warning(host: str) -> str | None:
+    if is_loopback(host):
+        return None
+    return (
+        f"smartdoor demo: warning: listening on {host or 'every address'}, not loopback: "
+        "anyone on the network can press the keys and read the inbox"
+    )
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 8000, data_dir: Path = DEFAULT_DATA_DIR) -> None:
+    if warning := exposure_warning(host):
+        print(warning, file=sys.stderr, flush=True)
     controller, sink = start_sink()
     try:
         try:
-            settings = demo_settings(controller.port)
+            settings = demo_settings(controller.port, data_dir=data_dir)
         except (UnsafeSettings, ValidationError) as exc:
             message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             print(f"smartdoor: refusing to start: {message.removeprefix('Value error, ')}", file=sys.stderr)

@@ -14,8 +14,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from doorlogic.tones import TONES
+from smartdoor.api.json_body import parse_json_body
+from smartdoor.errors import BadRequest
 from smartdoor.mail.sink import MailSink
 from smartdoor.simulator.device import KEYS, DeviceThread
+from smartdoor.web.same_origin import SameOrigin
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"simulator.js": "text/javascript", "style.css": "text/css"}
@@ -67,9 +70,14 @@ def _mail_view(mail: dict) -> dict:
 
 
 def build_router(
-    get_device: Callable[[], DeviceThread | None], sink: MailSink, *, door_name: str = "Demo door"
+    get_device: Callable[[], DeviceThread | None],
+    sink: MailSink,
+    *,
+    same_origin: SameOrigin,
+    door_name: str = "Demo door",
 ) -> APIRouter:
-    """get_device: returns the running DeviceThread (None until the demo door is provisioned)."""
+    """get_device: returns the running DeviceThread (None until the demo door is provisioned).
+    same_origin: what a request that changes something must satisfy (the page carries its token)."""
     router = APIRouter(include_in_schema=False)
 
     def running() -> DeviceThread:
@@ -90,6 +98,7 @@ def build_router(
                 "door_name": door_name,
                 "tones_json": json.dumps(TONES),
                 "snapshot": device.device.snapshot(),
+                "page_token": same_origin.token,
             },
         )
 
@@ -102,9 +111,11 @@ def build_router(
 
     @router.post("/simulator/key")
     async def simulator_key(request: Request):
+        if (refused := same_origin.refusal(request)) is not None:
+            return refused
         try:
-            payload = await request.json()
-        except ValueError:
+            payload = parse_json_body(await request.body())
+        except BadRequest:
             payload = None
         key = payload.get("key") if isinstance(payload, dict) else None
         if not isinstance(key, str) or key not in KEYS:

@@ -11,6 +11,8 @@
   var servo = document.getElementById("servo");
   var arm = document.getElementById("servo-arm");
   var mute = document.getElementById("mute");
+  // the demo refuses key presses without the token it rendered into this page
+  var PAGE_TOKEN = document.querySelector('meta[name="demo-page-token"]').getAttribute("content");
 
   function unlockAudio() {
     if (audio) { if (audio.state === "suspended") audio.resume(); return; }
@@ -84,7 +86,8 @@
     unlockAudio();
     var btn = document.querySelector('[data-key="' + key + '"]');
     if (btn) { btn.classList.add("pressed"); setTimeout(function () { btn.classList.remove("pressed"); }, 120); }
-    fetch("/simulator/key", {method: "POST", headers: {"Content-Type": "application/json"},
+    fetch("/simulator/key", {method: "POST",
+                             headers: {"Content-Type": "application/json", "X-Demo-Token": PAGE_TOKEN},
                              body: JSON.stringify({key: key})})
       .catch(function () { setText("conn", "· demo not reachable"); });
   }

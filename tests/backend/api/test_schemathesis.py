@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 150  # per generation mode; keeps the whole run well under a minute here
 SIGNED_PREFIX = "/api/v1/"
 UNSIGNED = {"/api/v1/time"}
-# the legacy routes on, for this loopback client (a setting this branch may not know yet is ignored)
+# the legacy routes on, for this loopback client
 LEGACY = {"legacy_api": True, "legacy_allowed_clients": "127.0.0.1"}
 REQUEST_ARGUMENTS = ("method", "url", "headers", "params", "cookies", "json", "data", "files")
 

@@ -52,8 +52,8 @@ def wifi_status(why):
 
 
 # --- the door flow ----------------------------------------------------------------------
-def ready():
-    return _s("Press # or *", "#=Lock *=Unlock")
+def ready(note=None):
+    return _s("Press # or *", note or "#=Lock *=Unlock")
 
 
 def sending(action):
@@ -176,7 +176,7 @@ def diag_server(gateway, server, codes=None):
     if server is None:
         line1 = "Server: check.."
     elif server:
-        line1 = "Server OK" if codes is None else "OK, offline: " + str(codes)
+        line1 = "OK, offline: " + str(codes) if codes else "Server OK"
     else:
         line1 = "Server down"
     return _s(line0, line1)

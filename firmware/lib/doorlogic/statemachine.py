@@ -88,6 +88,7 @@ class DoorMachine:
         self._safe = o("safe_state", "locked")
         self._reset_cause = o("reset_cause")
         self.state = BOOT
+        self.note = None  # shown under "Press # or *" instead of the help (e.g. a Wi-Fi fault)
         self.lines = ("", "")  # what the display was last told
         self.action = None  # "lock" / "unlock" while a flow is running
         self.digits = 6  # code length from the request reply
@@ -312,7 +313,12 @@ class DoorMachine:
         self._code = ""
         self._challenge = None
         self._timer.stop()
-        self._show(screens.ready())
+        self._show(screens.ready(self.note))
+
+    def refresh(self):
+        """The note changed: show it now if the ready screen is up."""
+        if self.state == READY:
+            self._show(screens.ready(self.note))
 
     def _begin(self, action, now_ms):
         self.action = action

@@ -46,11 +46,14 @@ def _fake_module(name):
 
 
 def _modules(base):
+    # packages first, then top-level modules (board.py imports the packages: listed after
+    # them, each module's figure is its own)
     names = []
+    top = []
     for pkg in sorted(os.listdir(base)):
         pdir = base + "/" + pkg
         if pkg.endswith(".py") or pkg.endswith(".mpy"):
-            names.append(pkg.rsplit(".", 1)[0])
+            top.append(pkg.rsplit(".", 1)[0])
             continue
         try:
             files = sorted(os.listdir(pdir))
@@ -63,7 +66,7 @@ def _modules(base):
             stem, _, ext = f.rpartition(".")
             if ext in ("py", "mpy") and stem != "__init__":
                 names.append(pkg + "." + stem)
-    return names
+    return names + top
 
 
 _fake_module("machine")

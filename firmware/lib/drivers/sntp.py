@@ -1,12 +1,13 @@
 # One SNTP query (RFC 4330) over a non-blocking UDP socket, awaiting the reply instead of
 # blocking the board like ntptime.settime() does. -> Unix seconds, or OSError.
 import asyncio
-import socket
 
 NTP_TO_UNIX = 2208988800
 
 
 async def query(host, timeout_ms=2000, port=123):
+    import socket
+
     addr = socket.getaddrinfo(host, port)[0][-1]  # a blocking lookup, once per connection
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)

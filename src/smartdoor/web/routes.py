@@ -18,7 +18,7 @@ from smartdoor.mail.sink import MailSink
 from smartdoor.simulator.device import KEYS, DeviceThread
 
 HERE = Path(__file__).resolve().parent
-STATIC = {"simulator.js": "text/javascript", "style.css": "text/css"}
+STATIC = {"simulator.js": "text/javascript", "network.js": "text/javascript", "style.css": "text/css"}
 KEYPAD_ROWS = ("123A", "456B", "789C", "*0#D")
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -119,6 +119,27 @@ def build_router(
                 headers={"Retry-After": "1"},
             )
         return {"status": "ok", "key": key}
+
+    @router.post("/simulator/network")
+    async def simulator_network(request: Request):
+        """The demo's network switch: {"online": false} makes every call of the simulated
+        door fail as if the backend were unreachable (try the offline codes)."""
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse(
+                {"status": "error", "error": "invalid_input", "message": "JSON body expected"}, status_code=415
+            )
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        online = payload.get("online") if isinstance(payload, dict) else None
+        if not isinstance(online, bool):
+            return JSONResponse(
+                {"status": "error", "error": "invalid_input", "message": "online must be true or false"},
+                status_code=422,
+            )
+        running().device.set_network(online)
+        return {"status": "ok", "network": "online" if online else "offline"}
 
     @router.get("/simulator/static/{name}")
     async def simulator_static(name: str):

@@ -18,7 +18,7 @@ import sys
 import time
 
 from doorlogic import client as _c
-from doorlogic import screens, settings
+from doorlogic import screens
 from doorlogic.clock import Clock, port_epoch_offset
 from doorlogic.offline import Vault
 from doorlogic.statemachine import DoorMachine
@@ -33,6 +33,7 @@ from drivers.servo import Servo
 
 FIRMWARE = "0.2.0"
 LOOP_MS = 10
+HANG_GRACE_MS = 5000  # a call still running this long after its deadline is hung
 WIFI_POLL_MS = 500
 STATE_FILE = "/door.json"
 ticks_ms = getattr(time, "ticks_ms", None)
@@ -41,6 +42,16 @@ ticks_ms = getattr(time, "ticks_ms", None)
 def sleep_ms(ms):
     f = getattr(asyncio, "sleep_ms", None)
     return f(ms) if f else asyncio.sleep(ms / 1000)
+
+
+def forget(name):
+    """Unload a module needed only once (the package's attribute holds it too)."""
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    try:
+        delattr(sys.modules[pkg], attr)
+    except (KeyError, AttributeError):
+        pass
 
 
 def log_exception(e):
@@ -177,8 +188,11 @@ class Door:
                 continue
             gc.collect()  # before the call: TLS and the reply need the room
             task = asyncio.create_task(self._exchange(job))
+            hung_after = job.deadline_ms + HANG_GRACE_MS
             while not task.done():
-                self.alive["net"] = self.now_ms()
+                t = self.now_ms()
+                if diff(t, now) < hung_after:  # past it, the watchdog is no longer fed
+                    self.alive["net"] = t
                 if job.cancelled:
                     task.cancel()
                     break
@@ -255,9 +269,13 @@ async def show_config_errors(display, errors, wdt=None, log=print, rounds=None):
 def main(machine, network, config):
     import micropython
 
+    from doorlogic import settings
+
     cfg, errors = settings.check(config)
     c = dict(settings.DEFAULTS)
     c.update(cfg)
+    del settings
+    forget("doorlogic.settings")  # needed once: its RAM goes back to the heap
     debug = c["DEBUG"] is True
     if not debug:
         micropython.kbd_intr(-1)  # a stray Ctrl-C on the USB serial must not stop the door

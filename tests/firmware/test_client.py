@@ -43,7 +43,8 @@ class Api:
         return self.call("verify", [("challenge_id", challenge_id), ("code", code)])
 
     def report_state(self, state, extra=()):
-        return self.call("state", [("state", state)] + list(extra))
+        return self.call("state", [("state", state), *extra])
+
 
 REQ = "/api/v1/otp/request"
 VER = "/api/v1/otp/verify"

@@ -420,7 +420,15 @@ def test_buzzer_action_triple_with_gaps():
     b, log = make_buzzer()
     b.action()
     ev = play_out(b, log)
-    assert [e for e, _t in ev] == [("u16", 0), ("freq", 1000), ("u16", 32768), ("u16", 0), ("freq", 1000), ("u16", 32768), ("u16", 0)]
+    assert [e for e, _t in ev] == [
+        ("u16", 0),
+        ("freq", 1000),
+        ("u16", 32768),
+        ("u16", 0),
+        ("freq", 1000),
+        ("u16", 32768),
+        ("u16", 0),
+    ]
     assert [t for _e, t in ev] == [100, 200, 200, 300, 400, 400, 500]
 
 

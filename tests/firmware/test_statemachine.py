@@ -348,5 +348,3 @@ def test_every_screen_fits_16x2():
     ]
     for line0, line1 in all_screens:
         assert len(line0) <= 16 and len(line1) <= 16, (line0, line1)
-
-

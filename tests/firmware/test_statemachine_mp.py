@@ -391,9 +391,9 @@ def test_boot_goes_to_safe_state_and_reports_it():
     assert r.buzzer.calls == ["startup"]
     assert r.servo.calls == ["lock"] and r.machine.door == "locked"
     boot = reports(r.server, "boot")
-    assert boot == [
-        {"state": "locked", "firmware": "test", "uptime": 5, "reset_cause": "wdt", "event": "boot"}
-    ], r.server.requests
+    assert boot == [{"state": "locked", "firmware": "test", "uptime": 5, "reset_cause": "wdt", "event": "boot"}], (
+        r.server.requests
+    )
     assert json.loads(r.store.text)["door"] == "locked"
 
 

@@ -79,7 +79,13 @@ class Vault:
                 raise ValueError("credential id")
             secret = decrypt(key, nonce, cid, c["secret"])
             creds.append(
-                [cid, str(c.get("label", ""))[:32], binascii.hexlify(secret).decode(), c.get("valid_from"), c.get("valid_until")]
+                [
+                    cid,
+                    str(c.get("label", ""))[:32],
+                    binascii.hexlify(secret).decode(),
+                    c.get("valid_from"),
+                    c.get("valid_until"),
+                ]
             )
         self.version = version
         self.creds = creds

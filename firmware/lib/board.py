@@ -250,7 +250,7 @@ class Door:
         await asyncio.gather(self.ui(), self.net(), self.wifi())
 
 
-async def show_config_errors(display, errors, wdt=None, log=print, rounds=None):
+async def show_config_errors(display, errors, wdt=None, log=print, rounds=None, step_ms=400):
     """The door cannot run: print every error in full and scroll each on the LCD."""
     for e in errors:
         log("config:", e)
@@ -260,10 +260,9 @@ async def show_config_errors(display, errors, wdt=None, log=print, rounds=None):
         for e in errors:
             for offset in range(len(e) + 3):
                 display.show(*screens.config_error(e, offset))
-                for _ in range(4):
-                    if wdt is not None:
-                        wdt.feed()
-                    await sleep_ms(100)
+                if wdt is not None:
+                    wdt.feed()
+                await sleep_ms(step_ms)
 
 
 def main(machine, network, config):

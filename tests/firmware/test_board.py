@@ -305,3 +305,21 @@ def test_reset_cause_names():
     assert board.reset_cause(types.SimpleNamespace(reset_cause=lambda: 3, WDT_RESET=3)) == "watchdog"
     assert board.reset_cause(types.SimpleNamespace()) is None
     assert EPOCH  # the fakes' epoch is a real one
+
+
+async def test_a_reply_lost_on_the_wire_is_recovered_by_the_identical_resend(backend, tmp_path):
+    # the loopback server handles the code request, then drops the connection without a
+    # reply: the door sends the very same bytes again and gets the original outcome
+    hw = Hardware()
+    door = make_door(hw, backend, tmp_path)
+    backend.fake.lose["/api/v1/otp/request"] = 1
+    task = asyncio.create_task(door.run(None))
+    try:
+        await until(lambda: door.machine.state == "ready" and door.machine.running is None)
+        await hold(hw, "*")
+        await until(lambda: door.machine.state == "sent", why=lambda: repr(door.display.lines))
+        sent = [p for _m, p, _b in backend.fake.requests if p == "/api/v1/otp/request"]
+        assert len(sent) == 2 and backend.fake.n == 1  # two sends, one code request handled
+        assert backend.fake.rejected == []
+    finally:
+        task.cancel()

@@ -34,6 +34,7 @@ from drivers.servo import Servo
 FIRMWARE = "0.2.0"
 LOOP_MS = 10
 HANG_GRACE_MS = 5000  # a call still running this long after its deadline is hung
+BOOT_WINDOW_MS = 3000  # after a reset, Ctrl-C still works this long: mpremote gets in to update
 WIFI_POLL_MS = 500
 STATE_FILE = "/door.json"
 ticks_ms = getattr(time, "ticks_ms", None)
@@ -276,11 +277,13 @@ def main(machine, network, config):
     del settings
     forget("doorlogic.settings")  # needed once: its RAM goes back to the heap
     debug = c["DEBUG"] is True
-    if not debug:
-        micropython.kbd_intr(-1)  # a stray Ctrl-C on the USB serial must not stop the door
     i2c = machine.I2C(0, sda=machine.Pin(c["I2C_SDA"]), scl=machine.Pin(c["I2C_SCL"]), freq=c["I2C_FREQ"])
     display = SafeDisplay(i2c, ADDRESSES if c["LCD_ADDR"] is None else (c["LCD_ADDR"],))
     display.show(*screens.booting())
+    if not debug:
+        if BOOT_WINDOW_MS:  # a deliberate update: reset, then mpremote interrupts in this window
+            time.sleep_ms(BOOT_WINDOW_MS)
+        micropython.kbd_intr(-1)  # from now on a stray Ctrl-C on the USB serial cannot stop the door
     wdt = None if debug else machine.WDT(timeout=c["WATCHDOG_MS"])
     if errors:
         asyncio.run(show_config_errors(display, errors, wdt))

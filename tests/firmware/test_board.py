@@ -293,6 +293,7 @@ def test_main_disables_ctrl_c_unless_debug(monkeypatch):
     fake_micropython = types.SimpleNamespace(kbd_intr=lambda c: calls.append(c))
     monkeypatch.setitem(__import__("sys").modules, "micropython", fake_micropython)
     monkeypatch.setattr(board, "show_config_errors", lambda *a, **k: asyncio.sleep(0))
+    monkeypatch.setattr(board, "BOOT_WINDOW_MS", 0)
     hw = Hardware()
     board.main(hw.machine, hw.network, None)  # no config.py: errors shown, then returns here
     assert calls == [-1] and hw.wdt_timeout == 30000

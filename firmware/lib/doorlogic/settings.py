@@ -42,7 +42,7 @@ def check(module):
             cfg[name] = getattr(module, name)
         elif name in REQUIRED:
             errors.append(name + " is missing")
-    for name in EXAMPLES:
+    for name in EXAMPLES:  # the example's DOOR_SECRET (zeros) is refused by secret_problem
         if cfg.get(name) == EXAMPLES[name]:
             errors.append(name + " still has the example value")
     for name in ("WIFI_SSID", "DOOR_ID"):

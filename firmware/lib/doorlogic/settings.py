@@ -25,7 +25,7 @@ DEFAULTS = {
     "DEBUG": False,
 }
 REQUIRED = ("WIFI_SSID", "WIFI_PASSWORD", "BACKEND_URL", "DOOR_ID", "DOOR_SECRET")
-EXAMPLES = {"WIFI_SSID": "your-wifi", "WIFI_PASSWORD": "your-password", "BACKEND_URL": "http://192.168.1.10:8000"}
+EXAMPLES = {"WIFI_SSID": "your-wifi", "WIFI_PASSWORD": "your-password"}
 _HEX = "0123456789abcdef"
 
 

@@ -133,6 +133,8 @@ class Door:
             safe_state=cfg["SAFE_STATE"],
             reset_cause=reset_cause(machine),
         )
+        if self.reed is not None:
+            self.machine.door_open = self.reed.state  # reported from the boot report on
 
     def diagnostics(self):
         d = wifi.info(self.wlan)

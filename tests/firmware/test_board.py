@@ -324,3 +324,26 @@ async def test_a_reply_lost_on_the_wire_is_recovered_by_the_identical_resend(bac
         assert backend.fake.rejected == []
     finally:
         task.cancel()
+
+
+async def test_exit_button_reed_switch_and_status_led(backend, tmp_path):
+    hw = Hardware()
+    door = make_door(hw, backend, tmp_path, EXIT_BUTTON_PIN=4, DOOR_SENSOR_PIN=5, STATUS_LED_PIN=2)
+    hw.pins[5].v = 0  # reed: closed (DOOR_OPEN_LEVEL 1 = open)
+    hw.pins[4].v = 1  # exit button released (to GND when pressed)
+    task = asyncio.create_task(door.run(None))
+
+    def events():
+        return [(b.get("event"), b.get("door_open")) for _m, _p, b in backend.fake.requests if b]
+
+    try:
+        await until(lambda: ("boot", True) in events() or ("boot", False) in events())
+        hw.pins[4].v = 0  # someone inside presses the exit button
+        await until(lambda: door.machine.door == "unlocked")
+        hw.pins[4].v = 1
+        await until(lambda: hw.pins[2].v == 1)  # the status LED shows unlocked
+        await until(lambda: any(e == "exit_button" for e, _o in events()))
+        hw.pins[5].v = 1  # the door opens
+        await until(lambda: ("change", True) in events(), why=lambda: repr(events()))
+    finally:
+        task.cancel()

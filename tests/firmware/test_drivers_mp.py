@@ -225,24 +225,6 @@ def test_lcd_show_cuts_long_lines_and_skips_unchanged():
     assert len(bus.stream()) == 4 + 2 * (4 + 16 * 4)  # clear, then both lines again
 
 
-def test_lcd_non_ascii_shown_as_question_mark():
-    d, bus, log, sleeps = make_lcd()
-    bus.writes = []
-    d.move_to(0, 0)
-    d.putstr("\u00e9")
-    assert bus.stream()[4:] == bytes([0x3D, 0x39, 0xFD, 0xF9])  # "?" = 0x3F
-
-
-def test_lcd_custom_char():
-    d, bus, log, sleeps = make_lcd()
-    bus.writes = []
-    d.custom_char(1, bytes([0x1F, 0, 0, 0, 0, 0, 0, 0x11]))
-    s = bus.stream()
-    assert s[:4] == bytes([0x4C, 0x48, 0x8C, 0x88])  # 0x48 = set CGRAM address 8
-    assert s[4:8] == bytes([0x1D, 0x19, 0xFD, 0xF9])  # row 0 = 0x1F as data
-    assert len(s) == 4 + 8 * 4 + 4  # command, 8 rows, back to DDRAM
-
-
 def test_pcf8574_backlight_bit():
     bus = FakeI2C()
     t = pcf8574.PCF8574(bus, addr=0x3F, backlight=False)

@@ -16,8 +16,8 @@ MICROPYTHON_MODULES = [
 ]
 
 # bytes of heap after import, measured in the wasm port after a top-level gc.collect()
-HEAP_BUDGET_ALL = 68 * 1024  # every module under firmware/lib
-HEAP_BUDGET_RUNTIME = 62 * 1024  # what the running door keeps (board.py and its imports)
+HEAP_BUDGET_ALL = 64 * 1024  # every module under firmware/lib (the brief's 40 KiB is not met: see README)
+HEAP_BUDGET_RUNTIME = 60 * 1024  # what the running door keeps (board.py and its imports)
 SOAK_SETTLED = 3600  # cycles after which the heap must stay flat
 SOAK_SETTLE_BYTES = 8 * 1024
 

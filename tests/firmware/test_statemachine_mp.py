@@ -744,7 +744,6 @@ def test_screens_fit():
         screens.diag_net("192.168.100.200", -67),
         screens.diag_server("10.0.0.1", True, 12),
         screens.entry("unlock", 3, 10),
-        screens.no_config(),
         screens.offline_wait(3600),
         screens.offline_unavailable("Clock not set"),
         screens.config_error("DOOR_SECRET is the example", 5),

@@ -23,32 +23,12 @@ def booting():
     return _s("Smart Door", "Starting...")
 
 
-def no_config():
-    return _s("No config.py", "Copy example")
-
-
-def wifi_connecting(ssid):
-    return _s("WiFi connecting", ssid)
-
-
-def time_sync():
-    return _s("Syncing time", "Please wait")
-
-
-def fatal(msg):
-    return _s("Fault - restart", msg)
-
-
 def config_error(msg, offset=0):
     """A config.py error, scrolled: line 1 shows msg from offset (wrapping with a gap), so
     a message of any length can be read on a 16 character line."""
     text = msg + "   "
     offset %= len(text)
     return ("Config error", (text[offset:] + text[:offset])[:WIDTH])
-
-
-def wifi_status(why):
-    return _s("WiFi: " + why, "Check config.py")
 
 
 # --- the door flow ----------------------------------------------------------------------

@@ -347,3 +347,12 @@ async def test_exit_button_reed_switch_and_status_led(backend, tmp_path):
         await until(lambda: ("change", True) in events(), why=lambda: repr(events()))
     finally:
         task.cancel()
+
+
+def test_ntp_time_goes_to_the_rtc(backend, tmp_path):
+    hw = Hardware()
+    set_to = []
+    hw.machine.RTC = lambda: types.SimpleNamespace(datetime=lambda t: set_to.append(t))
+    door = make_door(hw, backend, tmp_path)
+    door.set_rtc(1760000000)  # 2025-10-09 08:53:20 UTC, a Thursday
+    assert set_to == [(2025, 10, 9, 3, 8, 53, 20, 0)]

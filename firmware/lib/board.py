@@ -140,8 +140,8 @@ class Door:
         """The RTC keeps the time over a watchdog or soft reset, so offline codes work
         straight after one (the clock trusts an RTC showing a plausible date)."""
         try:
-            y, mo, d, h, mi, sec, wd, _yd = time.gmtime(epoch - port_epoch_offset())
-            self._m.RTC().datetime((y, mo, d, wd, h, mi, sec, 0))
+            g = time.gmtime(epoch - port_epoch_offset())  # (Y, M, D, h, m, s, weekday, ...)
+            self._m.RTC().datetime((g[0], g[1], g[2], g[6], g[3], g[4], g[5], 0))
         except Exception as e:  # a port without RTC.datetime: the offset alone does it
             self.log("rtc:", e)
 

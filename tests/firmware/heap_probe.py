@@ -1,7 +1,15 @@
-# Run by micropython_runner.mjs --exec: imports every firmware library module (drivers.*,
-# doorlogic.*, any other package under firmware/lib) with fake machine/network modules and
-# prints the heap they keep after gc.collect(). Measured in the wasm port (32-bit objects,
-# like the ESP32), so it approximates, not equals, the figure on the board.
+# Run by micropython_runner.mjs --steps: imports firmware modules with fake machine /
+# network modules and prints the heap they keep, measured at the start of each step (after
+# a top-level gc.collect(), the only one that reclaims memory in the WebAssembly port).
+# Measured in the wasm port (32-bit objects, like the ESP32), so it approximates, not
+# equals, the figure on the board.
+#   MODULE <name> <bytes>   growth at its import, including modules it imported first
+#   HEAP_BYTES <bytes>      every module under /lib (packages first, then top-level ones)
+#   RUNTIME_BYTES <bytes>   with MODE = "runtime" set before this file runs
+#                           (heap_runtime_probe.py): what the running door keeps, i.e.
+#                           board.py and what it imports, asyncio included (frozen in the
+#                           firmware, but its objects are on the heap); config checks and
+#                           the pure-Python SHA-1 (not used on the ESP32) are not in it
 import gc
 import os
 import sys
@@ -23,22 +31,7 @@ class _Fake:
 def _fake_module(name):
     # MicroPython cannot instantiate module objects: a class in sys.modules imports fine
     mod = type(name, (), {})
-    for attr in (
-        "Pin",
-        "PWM",
-        "I2C",
-        "SoftI2C",
-        "WLAN",
-        "RTC",
-        "WDT",
-        "Timer",
-        "ADC",
-        "reset",
-        "freq",
-        "unique_id",
-        "lightsleep",
-        "deepsleep",
-    ):
+    for attr in ("Pin", "PWM", "I2C", "SoftI2C", "WLAN", "RTC", "WDT", "Timer", "ADC", "reset", "unique_id"):
         setattr(mod, attr, _Fake)
     mod.STA_IF = 0
     mod.AP_IF = 1
@@ -46,11 +39,14 @@ def _fake_module(name):
 
 
 def _modules(base):
+    # packages first, then top-level modules (board.py imports the packages: listed after
+    # them, each module's figure is its own)
     names = []
+    top = []
     for pkg in sorted(os.listdir(base)):
         pdir = base + "/" + pkg
         if pkg.endswith(".py") or pkg.endswith(".mpy"):
-            names.append(pkg.rsplit(".", 1)[0])
+            top.append(pkg.rsplit(".", 1)[0])
             continue
         try:
             files = sorted(os.listdir(pdir))
@@ -63,29 +59,31 @@ def _modules(base):
             stem, _, ext = f.rpartition(".")
             if ext in ("py", "mpy") and stem != "__init__":
                 names.append(pkg + "." + stem)
-    return names
+    return names + top
 
 
 _fake_module("machine")
 _fake_module("network")
-names = _modules("/lib")
-marks = [0] * len(names)  # allocated before the baseline; small ints need no heap
-failed = []
-gc.collect()
-before = gc.mem_alloc()
-for i in range(len(names)):
-    try:
-        __import__(names[i])
-    except Exception as e:
-        failed.append(names[i] + ": " + repr(e))
-    gc.collect()
-    marks[i] = gc.mem_alloc()
-after = marks[-1] if marks else before
-for line in failed:
-    print("IMPORT-FAIL " + line)
-# per module: heap growth at its import, including modules it imported first
-prev = before
-for i in range(len(names)):
-    print("MODULE " + names[i] + " " + str(marks[i] - prev))
-    prev = marks[i]
-print("HEAP_BYTES " + str(after - before))
+_names = _modules("/lib")
+_RUNTIME = ["asyncio", "board", "drivers.sntp"]  # sntp: imported by the Wi-Fi task
+_state = {"i": -1, "before": 0, "prev": 0, "phase": globals().get("MODE", "all")}
+
+
+def step():
+    s = _state
+    now = gc.mem_alloc()
+    names = _names if s["phase"] == "all" else _RUNTIME
+    if s["i"] < 0:
+        s["before"] = s["prev"] = now
+    else:
+        print("MODULE " + names[s["i"]] + " " + str(now - s["prev"]))
+        s["prev"] = now
+    s["i"] += 1
+    if s["i"] < len(names):
+        try:
+            __import__(names[s["i"]])
+        except Exception as e:
+            print("IMPORT-FAIL " + names[s["i"]] + ": " + repr(e))
+        return True
+    print(("HEAP_BYTES " if s["phase"] == "all" else "RUNTIME_BYTES ") + str(now - s["before"]))
+    return False

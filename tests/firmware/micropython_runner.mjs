@@ -2,6 +2,13 @@
 //
 //   node tests/firmware/micropython_runner.mjs [--path DIR]... MODULE...
 //   node tests/firmware/micropython_runner.mjs [--path DIR]... --exec FILE.py
+//   node tests/firmware/micropython_runner.mjs [--path DIR]... --steps FILE.py
+//
+// --steps runs FILE.py, then calls its step() again and again (each call a separate
+// top-level run) until it returns a false value, with gc.collect() at top level before
+// each call. The WebAssembly port can only reclaim memory at top level (it cannot scan
+// the wasm stack): a gc.collect() inside running Python code frees nothing there, so heap
+// figures are taken at the start of a step.
 //
 // --raw-wasm skips the ESP32 import emulation described below.
 // --lib DIR replaces firmware/lib (e.g. a tree of mpy-cross output). firmware/lib is copied to /lib and tests/firmware (plus each --path DIR) to /tests, both
@@ -36,11 +43,13 @@ const args = process.argv.slice(2);
 const extra = [];
 const modules = [];
 let execFile = null;
+let steps = false;
 let esp32 = true;
 let lib = path.join(root, "firmware", "lib");
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--path") extra.push(args[++i]);
   else if (args[i] === "--exec") execFile = args[++i];
+  else if (args[i] === "--steps") { execFile = args[++i]; steps = true; }
   else if (args[i] === "--raw-wasm") esp32 = false;
   else if (args[i] === "--lib") lib = path.resolve(args[++i]);
   else modules.push(args[i]);
@@ -78,6 +87,13 @@ try {
   }
   if (execFile) {
     mp.runPython(fs.readFileSync(execFile, "utf8"));
+    if (steps) {
+      for (;;) {
+        mp.runPython("import gc\ngc.collect()");
+        mp.runPython("_more = step()");
+        if (!mp.globals.get("_more")) break;
+      }
+    }
     process.exit(0);
   }
   mp.runPython(`

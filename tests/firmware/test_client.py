@@ -1,13 +1,50 @@
-# DoorClient against a fake backend that checks request signatures and signs its replies
-# (doorlogic.httpsig.sign_reply), so every reply here is genuinely signed or genuinely not.
+# DoorClient's Exchange rules against a fake backend that checks request signatures and
+# signs its replies (doorlogic.httpsig.sign_reply), so every reply here is genuinely signed
+# or genuinely not.
 import json
 
 import pytest
 from test_statemachine_mp import BASE, DOOR, EPOCH, KEY, Counter, FakeServer
 
 from doorlogic import httpsig
-from doorlogic.client import DoorClient, compact_json
+from doorlogic.client import DoorClient, compact_json, run
 from doorlogic.clock import Clock
+from doorlogic.offline import decrypt
+
+
+class Api:
+    """The calls the state machine makes, run synchronously through the Exchange rules.
+    transport: (method, url, headers, body) -> reply, replaceable by a test."""
+
+    def __init__(self, server, wall, base=BASE):
+        self.transport = server
+        self.clock = Clock(lambda: wall[0])
+        self.clock.set_epoch(EPOCH, "ntp")
+        self.c = DoorClient(base, DOOR, KEY, self.clock, Counter())
+        self.ms = 0
+        self.slept = []
+        self.sent = []  # (headers, body) of every send
+
+    def _sleep(self, ms):
+        self.slept.append(ms)
+        self.ms += ms
+
+    def call(self, kind, pairs, deadline_ms=8000):
+        def send(m, u, h, b, timeout_ms):
+            self.sent.append((dict(h), b))
+            return self.transport(m, u, h, b)
+
+        return run(self.c.exchange(kind, pairs, self.ms, deadline_ms), send, lambda: self.ms, self._sleep)
+
+    def request_code(self, action):
+        return self.call("request", [("action", action)], 15000)
+
+    def verify(self, challenge_id, code):
+        return self.call("verify", [("challenge_id", challenge_id), ("code", code)])
+
+    def report_state(self, state, extra=()):
+        return self.call("state", [("state", state), *extra])
+
 
 REQ = "/api/v1/otp/request"
 VER = "/api/v1/otp/verify"
@@ -32,7 +69,7 @@ def wall():
 
 @pytest.fixture
 def client(server, wall):
-    return DoorClient(BASE, DOOR, KEY, server, Clock(lambda: wall[0]), Counter())
+    return Api(server, wall)
 
 
 def test_compact_json_is_byte_exact():
@@ -40,27 +77,30 @@ def test_compact_json_is_byte_exact():
     assert compact_json([("state", "locked"), ("rssi", -60)]) == b'{"state":"locked","rssi":-60}'
 
 
-def test_sync_time_sets_clock_from_unsigned_get(client, server, wall):
-    wall[0] = 100  # the board's RTC is unset
-    server.now = EPOCH + 7
-    assert client.sync_time() is True
-    assert client.clock.now() == EPOCH + 7
-    assert server.requests[-1] == ("GET", "/api/v1/time", None)
-
-
-def test_sync_time_unreachable(client, server):
-    server.down = True
-    assert client.sync_time() is False
-    assert client.clock.synced is False
-
-
-def test_first_signed_call_syncs_the_clock(server, wall):
-    wall[0] = 5  # far off: without a sync the server would say stale_request
-    c = DoorClient(BASE, DOOR, KEY, server, Clock(lambda: wall[0]), Counter())
-    r = c.request_code("unlock")
+def test_an_unset_clock_is_set_by_the_signed_stale_reply(server, wall):
+    wall[0] = 5  # the RTC is unset and there was no NTP
+    api = Api(server, wall)
+    api.clock.source = None
+    api.clock.offset = 0
+    r = api.request_code("unlock")
     assert r.kind == "ok"
-    assert [p for _m, p, _b in server.requests] == ["/api/v1/time", REQ]
-    assert server.rejected == []
+    assert server.paths() == [REQ, REQ]  # no GET /api/v1/time: its time is not signed
+    assert api.clock.now() == EPOCH and api.clock.source == "server"
+
+
+def test_signed_reply_created_sets_an_unsynced_clock(server, wall):
+    api = Api(server, wall)
+    api.clock.source = None
+    server.now = EPOCH + 100  # within the skew window: no stale reply, just a signed time
+    assert api.request_code("lock").kind == "ok"
+    assert api.clock.now() == EPOCH + 100
+
+
+def test_ntp_time_is_kept_over_a_signed_created(server, wall):
+    api = Api(server, wall)
+    server.now = EPOCH + 100
+    assert api.request_code("lock").kind == "ok"
+    assert api.clock.now() == EPOCH and api.clock.source == "ntp"
 
 
 def test_request_ok_signed_as_specified(client, server):
@@ -70,7 +110,7 @@ def test_request_ok_signed_as_specified(client, server):
         seen.update(method=method, url=url, headers=dict(headers), body=body)
         return server(method, url, headers, body)
 
-    client._transport = spy
+    client.transport = spy
     r = client.request_code("lock")
     assert r.kind == "ok" and r.status == 200
     assert r.data["challenge_id"] == "ch1" and r.data["digits"] == 6
@@ -90,24 +130,17 @@ def test_request_ok_signed_as_specified(client, server):
 def test_nonces_differ(client, server):
     client.request_code("lock")
     client.request_code("lock")
-    assert len(server.nonces) == 2 and server.nonces[0] != server.nonces[1]
+    assert len(server.nonces) == 2
 
 
 def test_base_url_path_prefix_is_signed(server, wall):
-    c = DoorClient(
-        BASE + "/door/",
-        DOOR,
-        KEY,
-        lambda m, u, h, b: server(m, u.replace("/door", ""), dict(h, **{"X-Path": u}), b),
-        Clock(lambda: wall[0]),
-        Counter(),
-    )
-    c.clock.set_epoch(EPOCH)
+    c = Api(server, wall, BASE + "/door/")
+    c.transport = lambda m, u, h, b: server(m, u.replace("/door", ""), dict(h, **{"X-Path": u}), b)
     r = c.request_code("lock")
     # the fake server sees the path without the prefix, so the signature (over the
     # prefixed path) must not verify: proves the prefix is part of @path
     assert server.rejected == ["bad_signature"]
-    assert r.kind == "error" and r.status == 401
+    assert r.kind == "bad_signature" and r.status == 401  # the 401 is unsigned (protocol 1.)
 
 
 def test_partial_success(client, server):
@@ -139,11 +172,6 @@ def test_partial_success(client, server):
 def test_request_malformed_success_is_error(client, server, reply):
     server.queue(REQ, 200, reply)
     assert client.request_code("unlock").kind == "error"
-
-
-def test_bad_action_not_sent(client, server):
-    assert client.request_code("open").kind == "error"
-    assert server.requests == []
 
 
 @pytest.mark.parametrize(
@@ -180,7 +208,7 @@ def test_retry_after_header_when_body_has_none(client, server):
         rh["retry-after"] = "42"  # not covered by the signature; only a hint for display
         return st, rh, body
 
-    client._transport = with_header
+    client.transport = with_header
     r = client.request_code("lock")
     assert r.kind == "rate_limited" and r.retry_after == 42
 
@@ -198,9 +226,19 @@ def test_verify_success_without_action_is_error(client, server):
 
 
 def test_report_state(client, server):
-    r = client.report_state("jammed", {"rssi": -70, "firmware": "1.0", "uptime": 9, "other": 1})
+    r = client.report_state("jammed", [("rssi", -70), ("firmware", "1.0"), ("uptime", 9), ("event", "change")])
+    assert r.kind == "ok" and r.data["server_time"] == EPOCH
+    assert server.requests[-1][2] == {"state": "jammed", "rssi": -70, "firmware": "1.0", "uptime": 9, "event": "change"}
+
+
+def test_report_state_to_an_older_backend_falls_back_to_v1_fields(client, server):
+    server.queue(STATE, 422, err("invalid_input", "event: extra inputs are not permitted"))
+    r = client.report_state("locked", [("firmware", "1.0"), ("heap", 5000), ("event", "boot")])
     assert r.kind == "ok"
-    assert server.requests[-1][2] == {"state": "jammed", "rssi": -70, "firmware": "1.0", "uptime": 9}
+    assert [b for _m, p, b in server.requests] == [
+        {"state": "locked", "firmware": "1.0", "heap": 5000, "event": "boot"},
+        {"state": "locked", "firmware": "1.0"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -253,10 +291,10 @@ def test_replayed_old_success_is_rejected(client, server):
         captured["reply"] = out
         return out
 
-    client._transport = record
+    client.transport = record
     assert client.verify("ch1", "123456").kind == "ok"
     old = captured["reply"]
-    client._transport = lambda m, u, h, b: old  # a machine in the middle replays it
+    client.transport = lambda m, u, h, b: old  # a machine in the middle replays it
     assert client.verify("ch1", "000000").kind == "bad_signature"
 
 
@@ -281,17 +319,70 @@ def test_signed_reply_with_non_json_body_is_error(client, server):
         return real(m, u, h, b)
 
     server.tamper = t
-    client._transport = grab
+    client.transport = grab
     assert client.request_code("lock").kind == "error"
 
 
 def test_stale_request_resyncs_and_retries_once(client, server, wall):
-    client.clock.set_epoch(EPOCH)
-    server.now = EPOCH + 1000  # the server's clock moved on; ours did not
+    server.now = EPOCH + 1000  # the server's clock moved on; ours (even from NTP) did not
     r = client.request_code("lock")
     assert r.kind == "ok"
-    assert server.rejected == ["stale_request"]
-    assert [p for _m, p, _b in server.requests] == [REQ, "/api/v1/time", REQ]
+    assert server.paths() == [REQ, REQ]
+    first, second = client.sent
+    assert first[0]["Signature"] != second[0]["Signature"]  # freshly signed: new nonce, created
+    assert httpsig.parse_signature_input(second[0]["Signature-Input"])[1]["created"] == EPOCH + 1000
+
+
+def test_stale_twice_gives_up(client, server):
+    server.queue(REQ, 401, err("stale_request", server_time=EPOCH))
+    server.queue(REQ, 401, err("stale_request", server_time=EPOCH))
+    r = client.request_code("lock")
+    assert r.kind == "error" and r.error == "stale_request"
+    assert len(client.sent) == 2
+
+
+def test_lost_reply_resends_identical_bytes_once(client, server):
+    server.lose[REQ] = 1
+    r = client.request_code("unlock")
+    assert r.kind == "ok" and r.data["challenge_id"] == "ch1"
+    assert len(client.sent) == 2 and client.sent[0] == client.sent[1]  # same headers, same body
+    assert server.n == 1  # handled once
+
+
+def test_second_lost_reply_is_unreachable(client, server):
+    server.lose[VER] = 5
+    r = client.verify("ch1", "123456")
+    assert r.kind == "unreachable" and len(client.sent) == 2
+
+
+def test_in_progress_waits_retry_after_then_resends_identical(client, server):
+    server.busy[REQ] = 3
+    r = client.request_code("unlock")
+    assert r.kind == "ok"
+    assert client.slept == [1000, 1000, 1000]
+    assert all(sent == client.sent[0] for sent in client.sent) and len(client.sent) == 4
+
+
+def test_in_progress_stops_at_the_deadline(client, server):
+    server.busy[VER] = 100
+    r = client.verify("ch1", "123456")  # 8 s deadline
+    assert r.kind == "error" and r.error == "in_progress"
+    assert sum(client.slept) < 8000
+
+
+def test_deadline_is_handed_to_the_transport(server, wall):
+    api = Api(server, wall)
+    seen = []
+    ex = api.c.exchange("request", [("action", "lock")], 0, 15000)
+    run(ex, lambda m, u, h, b, t: seen.append(t) or server(m, u, h, b), lambda: 2000, lambda ms: None)
+    assert seen == [13000]
+
+
+def test_offline_secret_decrypts_as_the_protocol_says(server):
+    server.offer_offline({"a1": b"12345678901234567890"})
+    c = server.offline["credentials"][0]
+    assert decrypt(KEY, server.offline["nonce"], "a1", c["secret"]) == b"12345678901234567890"
+    assert decrypt(bytes(32), server.offline["nonce"], "a1", c["secret"]) != b"12345678901234567890"
 
 
 def test_json_bodies_parse_back(client, server):

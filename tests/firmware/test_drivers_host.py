@@ -35,7 +35,7 @@ def test_driver_is_portable(path):
 
 def test_all_drivers_present():
     names = {p.stem for p in SOURCES}
-    assert {"keypad", "lcd", "pcf8574", "servo", "buzzer", "wifi"} <= names
+    assert {"keypad", "lcd", "pcf8574", "servo", "buzzer", "wifi", "display", "http", "inputs", "sntp"} <= names
 
 
 def test_const_fallback_on_cpython():

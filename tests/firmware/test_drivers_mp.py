@@ -1,6 +1,7 @@
 # Driver tests with fake pins / I2C / PWM / WLAN. Plain asserts and no pytest import:
 # pytest runs this file on CPython and micropython_runner.mjs runs it on MicroPython.
-from drivers import buzzer, keypad, lcd, pcf8574, servo, wifi
+from doorlogic import ticks
+from drivers import buzzer, display, inputs, keypad, lcd, pcf8574, servo, wifi
 
 # --- fakes -------------------------------------------------------------------------
 
@@ -224,24 +225,6 @@ def test_lcd_show_cuts_long_lines_and_skips_unchanged():
     assert len(bus.stream()) == 4 + 2 * (4 + 16 * 4)  # clear, then both lines again
 
 
-def test_lcd_non_ascii_shown_as_question_mark():
-    d, bus, log, sleeps = make_lcd()
-    bus.writes = []
-    d.move_to(0, 0)
-    d.putstr("\u00e9")
-    assert bus.stream()[4:] == bytes([0x3D, 0x39, 0xFD, 0xF9])  # "?" = 0x3F
-
-
-def test_lcd_custom_char():
-    d, bus, log, sleeps = make_lcd()
-    bus.writes = []
-    d.custom_char(1, bytes([0x1F, 0, 0, 0, 0, 0, 0, 0x11]))
-    s = bus.stream()
-    assert s[:4] == bytes([0x4C, 0x48, 0x8C, 0x88])  # 0x48 = set CGRAM address 8
-    assert s[4:8] == bytes([0x1D, 0x19, 0xFD, 0xF9])  # row 0 = 0x1F as data
-    assert len(s) == 4 + 8 * 4 + 4  # command, 8 rows, back to DDRAM
-
-
 def test_pcf8574_backlight_bit():
     bus = FakeI2C()
     t = pcf8574.PCF8574(bus, addr=0x3F, backlight=False)
@@ -324,7 +307,7 @@ def test_keypad_rollover_reports_new_key():
 def test_servo_duty_ns():
     log = Log()
     s = servo.Servo(FakePWM(log, with_ns=True))
-    assert log.events == [("freq", 50)]
+    assert log.events == [("freq", 50), ("ns", 0)]  # no pulses until told to move
     assert s.angle is None
     for deg, ns in ((0, 500000), (90, 1450000), (180, 2400000)):
         s.move(deg)
@@ -354,42 +337,93 @@ def test_servo_lock_unlock_and_clamp():
     assert s.angle == 0
 
 
+def test_servo_pulses_stop_700ms_after_a_move_without_blocking():
+    log = Log()
+    s = servo.Servo(FakePWM(log))
+    t = ticks.add(0, -300)  # across the ticks wrap
+    s.unlock()
+    assert s.powered and log.events[-1] == ("ns", 500000)
+    s.tick(t)
+    s.tick(ticks.add(t, 699))
+    assert s.powered
+    s.tick(ticks.add(t, 700))
+    assert not s.powered and log.events[-1] == ("ns", 0) and s.angle == 0
+    s.lock()  # a new move restarts the wait
+    s.tick(ticks.add(t, 800))
+    s.tick(ticks.add(t, 1400))
+    assert s.powered
+    s.tick(ticks.add(t, 1500))
+    assert not s.powered
+
+
+def test_servo_release_ms_from_config_and_zero_holds():
+    log = Log()
+    s = servo.Servo(FakePWM(log), lock_angle=100, unlock_angle=10, release_ms=0)
+    s.lock()
+    assert s.angle == 100
+    for t in range(0, 100000, 1000):
+        s.tick(t)
+    assert s.powered
+
+
 # --- buzzer ------------------------------------------------------------------------------
 
 
 def make_buzzer():
     log = Log()
-    b = buzzer.Buzzer(FakePWM(log), sleep_ms=lambda ms: log.events.append(("sleep", ms)))
+    b = buzzer.Buzzer(FakePWM(log))
     log.events = []
     return b, log
 
 
-def test_buzzer_key_success_error():
+def play_out(b, log, start=0, step=10, limit=5000):
+    """Ticks until silent; -> [(event, at_ms)]."""
+    out = []
+    t = start
+    b.tick(t)
+    while b.busy and t - start < limit:
+        t += step
+        n = len(log.events)
+        b.tick(t)
+        out += [(e, t - start) for e in log.events[n:]]
+    return out
+
+
+def test_buzzer_plays_without_blocking():
     b, log = make_buzzer()
     b.key()
-    assert log.events == [("freq", 800), ("u16", 32768), ("sleep", 50), ("u16", 0)]
-    log.events = []
-    b.success()
-    assert log.events == [("freq", 1000), ("u16", 32768), ("sleep", 200), ("u16", 0)]
-    log.events = []
+    assert log.events == [("freq", 800), ("u16", 32768)]  # started, returned at once
+    assert play_out(b, log) == [(("u16", 0), 50)]
     b.error()
-    assert log.events == [("freq", 300), ("u16", 32768), ("sleep", 500), ("u16", 0)]
+    assert play_out(b, log, 1000) == [(("u16", 0), 500)]
 
 
 def test_buzzer_action_triple_with_gaps():
     b, log = make_buzzer()
     b.action()
-    beep = [("freq", 1000), ("u16", 32768), ("sleep", 100)]
-    gap = [("u16", 0), ("sleep", 100)]
-    assert log.events == beep + gap + beep + gap + beep + [("u16", 0)]
+    ev = play_out(b, log)
+    assert [e for e, _t in ev] == [
+        ("u16", 0),
+        ("freq", 1000),
+        ("u16", 32768),
+        ("u16", 0),
+        ("freq", 1000),
+        ("u16", 32768),
+        ("u16", 0),
+    ]
+    assert [t for _e, t in ev] == [100, 200, 200, 300, 400, 400, 500]
 
 
-def test_buzzer_startup_melody():
+def test_buzzer_startup_melody_and_replacement():
     b, log = make_buzzer()
     b.startup()
+    play_out(b, log)
     freqs = [e[1] for e in log.events if e[0] == "freq"]
     assert freqs == [1200, 1500, 1800]
     assert log.events[-1] == ("u16", 0)
+    b.error()
+    b.key()  # a key press replaces what plays
+    assert log.events[-1] == ("u16", 32768) and log.events[-2] == ("freq", 800)
 
 
 def test_buzzer_tone_table_is_data():
@@ -401,31 +435,173 @@ def test_buzzer_tone_table_is_data():
     assert buzzer.TONES["key"] == ((800, 50),)
 
 
-# --- wifi --------------------------------------------------------------------------------
+# --- wifi ------------------------------------------------------------------------------
 
 
-def test_wifi_connects():
-    clock = Clock()
-    w = FakeWLAN(clock, connect_after_ms=300)
-    assert wifi.connect(w, "home", "pw", 5000, clock.now, clock.sleep) is True
-    assert ("active", True) in w.calls and ("connect", "home", "pw") in w.calls
-    assert 300 <= clock.t < 500
-    i = wifi.info(w)
-    assert i == {"ip": "192.168.1.50", "gateway": "192.168.1.1", "rssi": -61}
+class Net:
+    """network module constants as on the ESP32 port."""
+
+    STAT_IDLE = 1000
+    STAT_CONNECTING = 1001
+    STAT_GOT_IP = 1010
+    STAT_NO_AP_FOUND = 201
+    STAT_WRONG_PASSWORD = 202
+    STAT_BEACON_TIMEOUT = 200
+    STAT_ASSOC_FAIL = 203
+    STAT_HANDSHAKE_TIMEOUT = 204
 
 
-def test_wifi_timeout_gives_up():
-    clock = Clock()
-    w = FakeWLAN(clock, connect_after_ms=None)
-    assert wifi.connect(w, "home", "pw", 1000, clock.now, clock.sleep) is False
-    assert w.calls[-1] == ("disconnect",)
-    assert 1000 <= clock.t <= 1100
+class EspWLAN:
+    """Behaves like the ESP32 driver: connect() while connecting raises "Wifi Internal
+    Error"; status() reports the last failure reason."""
+
+    def __init__(self):
+        self.st = Net.STAT_IDLE
+        self.calls = []
+        self.up = False
+
+    def active(self, on=None):
+        return True
+
+    def connect(self, ssid, password):
+        self.calls.append("connect")
+        if self.st == Net.STAT_CONNECTING:
+            raise OSError("Wifi Internal Error")
+        self.st = Net.STAT_CONNECTING
+
+    def disconnect(self):
+        self.calls.append("disconnect")
+        self.st = Net.STAT_IDLE
+
+    def isconnected(self):
+        return self.up
+
+    def status(self, param=None):
+        if param == "rssi":
+            if not self.up:
+                raise OSError("not connected")
+            return -61
+        return self.st
+
+    def ifconfig(self):
+        return ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+
+
+def test_wifi_never_connects_while_connecting_and_names_the_fault():
+    w = EspWLAN()
+    log = []
+    link = wifi.WifiLink(w, Net, "home", "pw", retry_ms=30000, connect_ms=20000, log=lambda *a: log.append(a))
+    t = 0
+    assert link.poll(t) is False and w.calls.count("connect") == 1
+    for t in range(500, 19500, 500):  # connecting: left alone
+        link.poll(t)
+    assert w.calls.count("connect") == 1
+    w.st = Net.STAT_WRONG_PASSWORD
+    link.poll(20000)
+    assert link.reason == "Wrong Wi-Fi pass"
+    assert w.calls.count("connect") == 1  # not before retry_ms
+    link.poll(30000)
+    assert w.calls.count("connect") == 2 and w.calls[-2:] == ["disconnect", "connect"]
+    w.st = Net.STAT_NO_AP_FOUND
+    link.poll(30500)
+    assert link.reason == "No access point"
+    w.up = True
+    assert link.poll(31000) is True and link.changed and link.reason is None
+    assert wifi.info(w) == {"ip": "192.168.1.50", "gateway": "192.168.1.1", "rssi": -61}
+
+
+def test_wifi_connect_errors_are_caught_and_shown():
+    class Broken(EspWLAN):
+        def connect(self, ssid, password):
+            raise OSError("Wifi Internal Error")
+
+    link = wifi.WifiLink(Broken(), Net, "home", "pw", log=lambda *a: None)
+    assert link.poll(0) is False
+    assert link.reason == "Wi-Fi Wifi Intern"[:16]
+
+
+def test_wifi_stuck_connecting_is_abandoned_and_retried_across_the_wrap():
+    w = EspWLAN()
+    link = wifi.WifiLink(w, Net, "home", "pw", retry_ms=30000, connect_ms=20000, log=lambda *a: None)
+    t = ticks.add(0, -10000)
+    for i in range(200):  # 100 s in 500 ms steps, crossing the wrap
+        link.poll(ticks.add(t, i * 500))
+    assert w.calls.count("connect") >= 3 and "disconnect" in w.calls
     assert wifi.info(w)["rssi"] is None
 
 
-def test_wifi_already_connected_skips_connect():
-    clock = Clock()
-    w = FakeWLAN(clock, connect_after_ms=0)
-    w.started = 0
-    assert wifi.connect(w, "home", "pw", 1000, clock.now, clock.sleep) is True
-    assert not [c for c in w.calls if c[0] == "connect"]
+# --- display: missing or failing LCD -------------------------------------------------------
+
+
+class ScanI2C(FakeI2C):
+    def __init__(self, present=(), fail_after=None):
+        FakeI2C.__init__(self)
+        self.present = list(present)
+        self.fail_after = fail_after
+
+    def scan(self):
+        return list(self.present)
+
+    def writeto(self, addr, buf):
+        if addr not in self.present or (self.fail_after is not None and len(self.writes) >= self.fail_after):
+            raise OSError(19, "ENODEV")
+        FakeI2C.writeto(self, addr, buf)
+
+
+def test_display_probes_0x27_then_0x3f():
+    bus = ScanI2C(present=[0x3F])
+    d = display.SafeDisplay(bus, log=lambda *a: None)
+    assert d.ok and d.addr == 0x3F
+    d.show("Hello", "there")
+    assert bus.writes[-1][0] == 0x3F
+    assert display.SafeDisplay(ScanI2C(present=[0x27, 0x3F]), log=lambda *a: None).addr == 0x27
+
+
+def test_missing_lcd_logs_to_serial_and_is_retried():
+    bus = ScanI2C(present=[])
+    log = []
+    d = display.SafeDisplay(bus, retry_ms=30000, log=lambda *a: log.append(a))
+    assert not d.ok
+    d.show("Press # or *", "#=Lock *=Unlock")  # no exception
+    assert ("lcd|", "Press # or *", "|", "#=Lock *=Unlock") in log
+    bus.present = [0x27]  # plugged in
+    d.tick(0)
+    d.tick(29999)
+    assert not d.ok
+    d.tick(30000)
+    assert d.ok and d.lines == ("Press # or *", "#=Lock *=Unlock")
+
+
+def test_i2c_error_inside_show_never_raises():
+    bus = ScanI2C(present=[0x27])
+    d = display.SafeDisplay(bus, log=lambda *a: None)
+    bus.fail_after = len(bus.writes) + 3  # the cable comes loose mid-line
+    d.show("Door Unlocked", "Welcome")
+    assert not d.ok and d.faults == 1 and d.lines == ("Door Unlocked", "Welcome")
+
+
+# --- optional switches --------------------------------------------------------------------
+
+
+class InPin:
+    def __init__(self, v=1):
+        self.v = v
+
+    def value(self):
+        return self.v
+
+
+def test_switch_debounces():
+    p = InPin(1)
+    sw = inputs.Switch(p, active_level=0, debounce_ms=50)
+    assert sw.state is False and sw.poll(0) is None
+    p.v = 0
+    assert sw.poll(10) is None
+    p.v = 1  # bounce
+    assert sw.poll(20) is None
+    p.v = 0
+    assert sw.poll(30) is None and sw.poll(79) is None
+    assert sw.poll(80) is True and sw.state is True
+    p.v = 1
+    sw.poll(100)
+    assert sw.poll(150) is False

@@ -14,11 +14,14 @@ except Exception:
         if _p not in sys.path:
             sys.path.append(_p)
 
+import binascii
 import json
 
-from doorlogic import httpsig, screens
+from doorlogic import httpsig, screens, ticks
 from doorlogic.client import DoorClient
+from doorlogic.client import run as client_run
 from doorlogic.clock import Clock
+from doorlogic.offline import Vault
 from doorlogic.statemachine import DoorMachine
 
 KEY = bytes(range(32))
@@ -84,7 +87,7 @@ class Counter:
 
     def __call__(self, size):
         self.n += 1
-        return bytes([self.n % 256]) * size
+        return self.n.to_bytes(size, "big")
 
 
 def _path_of(url):
@@ -94,11 +97,28 @@ def _path_of(url):
     return url[slash:] if slash >= 0 else "/"
 
 
+class MemStore:
+    """doorlogic.store.Store in memory (what would be in flash), JSON round trip included."""
+
+    def __init__(self, data=None):
+        self.text = json.dumps(data or {})
+        self.writes = 0
+
+    def load(self):
+        return json.loads(self.text)
+
+    def save(self, data):
+        self.text = json.dumps(data)
+        self.writes += 1
+
+
 class FakeServer:
     """A tiny Smart Door backend as a transport callable. It checks each request's
-    signature like the real one and signs every reply with httpsig.sign_reply.
+    signature like the real one, signs replies only to requests whose signature verified
+    (protocol 1.), answers a repeated identical request with the original outcome
+    (protocol 4.), and serves offline credentials in state replies (protocol 6.).
     queue(path, status, obj) overrides the next reply for a path; unsigned / tamper /
-    down / wrong_key simulate attacks and outages."""
+    down / wrong_key / lose / busy simulate attacks and outages."""
 
     def __init__(self, key=KEY, door=DOOR, code="123456", digits=6):
         self.key = key
@@ -112,76 +132,95 @@ class FakeServer:
         self.queued = {}
         self.requests = []  # (method, path, parsed body or None)
         self.rejected = []  # why a request's signature was refused
-        self.nonces = []
+        self.nonces = {}  # nonce -> (signature, status, reply) of requests handled
         self.down = False
         self.unsigned = False  # reply without signature headers
         self.wrong_key = None  # sign replies with this key instead
         self.tamper = None  # fn(status, headers, body) -> (status, headers, body)
         self.unbound = False  # sign bound to some other request's signature
+        self.lose = {}  # path -> how many replies to drop after handling the request
+        self.busy = {}  # path -> how many 409 in_progress to answer first
+        self.offline = None  # {"version", "nonce", "credentials"} served to state reports
+        self.uses = {}  # (credential, step) -> use, as uploaded
+        self.wrong_codes = 0
+        self.timeouts = []  # timeout_ms the device gave each call
         self.n = 0
 
     def queue(self, path, status, obj):
         self.queued.setdefault(path, []).append((status, obj))
 
-    def __call__(self, method, url, headers, body):
+    def __call__(self, method, url, headers, body, timeout_ms=None):
+        self.timeouts.append(timeout_ms)
         if self.down:
             raise OSError(113, "EHOSTUNREACH")
         path = _path_of(url)
-        if method == "GET" and path == "/api/v1/time":
-            self.requests.append((method, path, None))
-            return 200, {"content-type": "application/json"}, json.dumps({"epoch": self.now}).encode()
         obj = json.loads(body) if body else None
         self.requests.append((method, path, obj))
-        why = self.check(method, path, headers, body)
-        if why:
+        why, nonce = self.check(method, path, headers, body)
+        signed = True
+        if why == "stale_request":
+            status, reply = 401, {"status": "error", "error": why, "message": why, "server_time": self.now}
+        elif why:
             self.rejected.append(why)
             status, reply = 401, {"status": "error", "error": why, "message": why}
-        elif self.queued.get(path):
-            status, reply = self.queued[path].pop(0)
+            signed = False
+        elif self.busy.get(path):
+            self.busy[path] -= 1
+            status, reply = 409, {"status": "error", "error": "in_progress", "retry_after": 1}
+        elif nonce in self.nonces:  # the identical request again: the original outcome
+            status, reply = self.nonces[nonce][1:]
         else:
-            status, reply = self.handle(path, obj)
+            if self.queued.get(path):
+                status, reply = self.queued[path].pop(0)
+            else:
+                status, reply = self.handle(path, obj)
+            self.nonces[nonce] = (headers["Signature"], status, reply)
+        if self.lose.get(path):
+            self.lose[path] -= 1
+            raise OSError(110, "ETIMEDOUT")  # handled, but the reply never arrives
         rbody = json.dumps(reply).encode()
         rh = {"content-type": "application/json"}
-        if not self.unsigned:
+        if signed and not self.unsigned:
             reqsig = headers["Signature"]
             if self.unbound:
                 reqsig = "sig1=:" + httpsig.b64encode(bytes(32)) + ":"
-            signed = httpsig.sign_reply(self.wrong_key or self.key, self.door, status, rbody, reqsig, self.now)
-            for k in signed:
-                rh[k.lower()] = signed[k]
+            sig = httpsig.sign_reply(self.wrong_key or self.key, self.door, status, rbody, reqsig, self.now)
+            for k in sig:
+                rh[k.lower()] = sig[k]
         if self.tamper is not None:
             status, rh, rbody = self.tamper(status, rh, rbody)
         return status, rh, rbody
 
     def check(self, method, path, headers, body):
-        """'' when the request is validly signed, else the 401 error code."""
+        """('', nonce) when the request is validly signed, else (the 401 error code, None)."""
         try:
             ids, params, raw = httpsig.parse_signature_input(headers.get("Signature-Input"))
             digest = None
             if body:
                 digest = headers.get("Content-Digest")
                 if digest != httpsig.content_digest(body):
-                    return "bad_signature"
+                    return "bad_signature", None
             comps = httpsig.request_components(method, path, digest)
             if ids != [c[0] for c in comps]:
-                return "bad_signature"
+                return "bad_signature", None
             if params.get("keyid") != self.door:
-                return "unknown_door"
+                return "unknown_door", None
             if params.get("alg") != httpsig.ALG or len(params.get("nonce", "")) < 32:
-                return "bad_signature"
+                return "bad_signature", None
             mac = httpsig.parse_signature(headers.get("Signature"))
             if not httpsig.equal(mac, httpsig.hmac_sha256(self.key, httpsig.signature_base(comps, raw))):
-                return "bad_signature"
+                return "bad_signature", None
             if abs(params.get("created", 0) - self.now) > 300:
-                return "stale_request"
-            if params["nonce"] in self.nonces:
-                return "replayed_request"
-            self.nonces.append(params["nonce"])
+                return "stale_request", None
+            nonce = params["nonce"]
+            seen = self.nonces.get(nonce)
+            if seen is not None and seen[0] != headers["Signature"]:
+                return "replayed_request", None
             if headers.get("Content-Type") != "application/json":
-                return "bad_signature"
+                return "bad_signature", None
         except Exception:
-            return "bad_signature"
-        return ""
+            return "bad_signature", None
+        return "", nonce
 
     def handle(self, path, obj):
         if path == "/api/v1/otp/request":
@@ -212,55 +251,107 @@ class FakeServer:
             self.challenge = None
             return 200, {"status": "success", "action": self.action}
         if path == "/api/v1/state":
-            return 200, {"status": "ok"}
+            reply = {"status": "ok", "server_time": self.now}
+            o = self.offline
+            if o is not None and obj.get("offline_version") != o["version"]:
+                reply["offline"] = o
+            return 200, reply
+        if path == "/api/v1/offline/uses":
+            n = 0
+            for u in obj["uses"]:
+                k = (u["credential"], u["step"])
+                if k not in self.uses:
+                    self.uses[k] = u
+                    n += 1
+            self.wrong_codes += obj.get("wrong_codes", 0)
+            return 200, {"status": "ok", "accepted": n}
         return 404, {"status": "error", "error": "not_found", "message": "no route"}
+
+    def paths(self):
+        return [p for _m, p, _b in self.requests]
+
+    def offer_offline(self, secrets, version=1, nonce="0123456789abcdef0123456789abcdef"):
+        """Serve offline credentials: secrets = {id: raw TOTP secret}, encrypted for transit."""
+        creds = []
+        for cid in sorted(secrets):
+            pad = httpsig.hmac_sha256(self.key, b"smartdoor-offline-v1|" + nonce.encode() + b"|" + cid.encode())
+            raw = secrets[cid]
+            enc = bytes(raw[i] ^ pad[i] for i in range(len(raw)))
+            creds.append({"id": cid, "label": "Phone " + cid, "secret": binascii.hexlify(enc).decode()})
+        self.offline = {"version": version, "nonce": nonce, "credentials": creds}
 
 
 class Rig:
-    """A machine wired to fakes, with its own ms clock."""
+    """A machine wired to fakes, with its own ms clock; network jobs run synchronously at
+    each tick through the real client.Exchange rules (as the simulator does)."""
 
-    def __init__(self, server=None, wifi=True, diagnostics=None, **kw):
+    def __init__(self, server=None, wifi=True, diagnostics=None, store=None, start=True, now=1000, **kw):
         self.server = server or FakeServer()
-        self.now = 1000
+        self.now = now
         self.wall = [EPOCH]
         self.clock = Clock(lambda: self.wall[0])
-        self.client = DoorClient(BASE, DOOR, KEY, self.server, self.clock, Counter())
+        self.clock.set_epoch(EPOCH, "ntp")
+        self.client = DoorClient(BASE, DOOR, KEY, self.clock, Counter())
         self.display = FakeDisplay()
         self.buzzer = FakeBuzzer()
         self.servo = FakeServo()
+        self.store = store or MemStore()
+        self.vault = Vault(self.store)
         self.wifi = [wifi]
+        self.slept = []
+        kw.setdefault("status_extra", lambda: {"firmware": "test", "uptime": 5})
         self.machine = DoorMachine(
             self.display,
             self.buzzer,
             self.servo,
-            self.client,
+            self.vault,
+            self.clock,
+            KEY,
             diagnostics=diagnostics,
             wifi_ok=lambda: self.wifi[0],
-            status_extra=lambda: {"firmware": "test", "uptime": 5},
             **kw,
         )
-        self.machine.start(self.now)
+        if start:
+            self.machine.start(self.now)
+            self.tick()
+
+    def _sleep(self, ms):
+        self.slept.append(ms)
+        self.now = ticks.add(self.now, ms)
+        self.wall[0] += ms // 1000
+
+    def tick(self):
+        m = self.machine
+        m.tick(self.now)
+        job = m.take_job(self.now)
+        while job is not None:
+            ex = self.client.exchange(job.kind, job.pairs, self.now, job.deadline_ms)
+            res = client_run(ex, self.server, lambda: self.now, self._sleep)
+            m.finish(job, res, self.now)
+            job = m.take_job(self.now)
 
     def press(self, keys):
         for k in keys:
             self.machine.key(k, self.now)
-            self.machine.tick(self.now)
+            self.tick()
 
     def run(self, ms, step=10):
         """Let ms pass, ticking every step ms."""
-        end = self.now + ms
-        while self.now < end:
-            self.now = min(end, self.now + step)
-            self.machine.tick(self.now)
+        while ms > 0:
+            d = min(ms, step)
+            ms -= d
+            self.now = ticks.add(self.now, d)
+            self.tick()
 
     def run_until(self, state, limit=60000, step=1):
-        """Tick step by step until the machine is in state; the time it got there."""
-        end = self.now + limit
+        """Tick step by step until the machine is in state; the ms it took."""
+        t = 0
         while self.machine.state != state:
-            assert self.now < end, "never reached " + state
-            self.now += step
-            self.machine.tick(self.now)
-        return self.now
+            assert t < limit, "never reached " + state
+            t += step
+            self.now = ticks.add(self.now, step)
+            self.tick()
+        return t
 
     def state(self):
         return self.machine.state
@@ -282,11 +373,36 @@ def last_path(server, path):
 
 
 # --- tests ------------------------------------------------------------------------------
-def test_ready_screen_at_start():
-    r = Rig()
+REQ = "/api/v1/otp/request"
+VER = "/api/v1/otp/verify"
+STATE = "/api/v1/state"
+USES = "/api/v1/offline/uses"
+TOTP_KEY = b"12345678901234567890"
+
+
+def reports(server, event=None):
+    return [b for _m, p, b in server.requests if p == STATE and (event is None or b.get("event") == event)]
+
+
+def test_boot_goes_to_safe_state_and_reports_it():
+    r = Rig(reset_cause="wdt")
     assert r.state() == "ready"
     assert "Press # or *" in r.text()
     assert r.buzzer.calls == ["startup"]
+    assert r.servo.calls == ["lock"] and r.machine.door == "locked"
+    boot = reports(r.server, "boot")
+    assert boot == [{"state": "locked", "firmware": "test", "uptime": 5, "reset_cause": "wdt", "event": "boot"}], (
+        r.server.requests
+    )
+    assert json.loads(r.store.text)["door"] == "locked"
+
+
+def test_safe_state_last_restores_the_kept_state():
+    store = MemStore({"door": "unlocked"})
+    r = Rig(store=store, safe_state="last")
+    assert r.servo.calls == ["unlock"] and r.machine.door == "unlocked"
+    r2 = Rig(store=MemStore({"door": "unlocked"}))  # default: locked whatever was kept
+    assert r2.servo.calls == ["lock"]
 
 
 def test_unlock_flow():
@@ -295,23 +411,33 @@ def test_unlock_flow():
     assert r.state() == "sent"
     assert r.display.lines == ("OTP Sent!", "Check Email")
     assert ("Sending OTP...", "to unlock") in r.display.history
-    assert last_path(r.server, "/api/v1/otp/request") == {"action": "unlock"}
+    assert last_path(r.server, REQ) == {"action": "unlock"}
     r.run(2100)
     assert r.state() == "entry"
     r.press("1234")
     assert r.display.lines[1] == "****__"
-    assert "1" not in r.display.lines[1]
     r.press("56")  # sixth digit submits
-    assert r.servo.calls == ["unlock"]
+    assert r.servo.calls == ["lock", "unlock"]
     assert "action" in r.buzzer.calls
     assert r.display.lines[0] == "Door Unlocked"
     assert r.state() == "done"
-    assert last_path(r.server, "/api/v1/otp/verify") == {"challenge_id": "ch1", "code": "123456"}
-    assert last_path(r.server, "/api/v1/state") == {"state": "unlocked", "firmware": "test", "uptime": 5}
+    assert last_path(r.server, VER) == {"challenge_id": "ch1", "code": "123456"}
+    assert last_path(r.server, STATE) == {"state": "unlocked", "firmware": "test", "uptime": 5, "event": "change"}
     assert r.machine.last_report.kind == "ok"
     assert r.server.rejected == []
+    assert json.loads(r.store.text)["door"] == "unlocked"
     r.run(3100)
     assert r.state() == "ready"
+
+
+def test_deadlines_request_15s_others_8s():
+    r = Rig()
+    r.to_entry()
+    r.press("123456")
+    by_path = {}
+    for (_m, p, _b), t in zip(r.server.requests, r.server.timeouts):
+        by_path.setdefault(p, t)
+    assert by_path[REQ] == 15000 and by_path[VER] == 8000 and by_path[STATE] == 8000
 
 
 def test_lock_flow():
@@ -319,9 +445,9 @@ def test_lock_flow():
     r.to_entry("#")
     assert r.display.lines[0] == "Lock code:"
     r.press("123456")
-    assert r.servo.calls == ["lock"]
+    assert r.servo.calls == ["lock", "lock"]
     assert r.display.lines[0] == "Door Locked"
-    assert last_path(r.server, "/api/v1/state")["state"] == "locked"
+    assert last_path(r.server, STATE)["state"] == "locked"
 
 
 def test_wrong_code_shows_attempts_left():
@@ -331,12 +457,11 @@ def test_wrong_code_shows_attempts_left():
     assert r.state() == "message"
     assert r.display.lines == ("Wrong code", "4 tries left")
     assert r.buzzer.calls[-1] == "error"
-    assert r.servo.calls == []
+    assert r.servo.calls == ["lock"]
     r.run(3100)
     assert r.state() == "entry"
-    assert r.display.lines[1] == "______"
     r.press("123456")
-    assert r.servo.calls == ["unlock"]
+    assert r.servo.calls == ["lock", "unlock"]
 
 
 def test_bad_reply_signature_never_moves_servo():
@@ -344,9 +469,8 @@ def test_bad_reply_signature_never_moves_servo():
     r.to_entry()
     r.server.wrong_key = bytes(32)
     r.press("123456")
-    assert r.servo.calls == []
+    assert r.servo.calls == ["lock"]
     assert r.display.lines[0] == "Server untrusted"
-    assert r.buzzer.calls[-1] == "error"
 
 
 def test_unsigned_error_reply_is_bad_signature():
@@ -355,8 +479,7 @@ def test_unsigned_error_reply_is_bad_signature():
     r.server.unsigned = True
     r.press("123456")
     assert r.machine.last_result.kind == "bad_signature"
-    assert r.servo.calls == []
-    assert r.display.lines[0] == "Server untrusted"
+    assert r.servo.calls == ["lock"]
 
 
 def test_cancel_and_delete():
@@ -367,7 +490,32 @@ def test_cancel_and_delete():
     assert r.display.lines[1] == "*_____"
     r.press("C")
     assert r.state() == "ready"
-    assert r.servo.calls == []
+    assert r.servo.calls == ["lock"]
+
+
+def test_c_cancels_a_request_in_flight_and_its_result_is_ignored():
+    r = Rig()
+    m = r.machine
+    m.key("*", r.now)  # no tick: the request is taken but not finished
+    job = m.take_job(r.now)
+    assert job.kind == "request" and r.state() == "sending"
+    m.key("C", r.now)
+    assert job.cancelled and r.state() == "ready"
+    ok = client_run(r.client.exchange(job.kind, job.pairs, r.now, job.deadline_ms), r.server, lambda: r.now, r._sleep)
+    m.finish(job, ok, r.now)
+    assert r.state() == "ready" and r.display.lines == screens.ready()
+
+
+def test_keys_typed_during_a_request_are_kept():
+    r = Rig()
+    m = r.machine
+    m.key("*", r.now)
+    job = m.take_job(r.now)
+    for k in "123":
+        m.key(k, r.now)  # the person types while the request runs
+    res = client_run(r.client.exchange(job.kind, job.pairs, r.now, job.deadline_ms), r.server, lambda: r.now, r._sleep)
+    m.finish(job, res, r.now)
+    assert r.state() == "entry" and r.display.lines[1] == "***___"
 
 
 def test_idle_timeout_30s():
@@ -378,18 +526,57 @@ def test_idle_timeout_30s():
     assert r.state() == "entry"
     r.run(1)
     assert r.state() == "ready"
-    assert r.servo.calls == []
-    # a key restarts the timeout
+
+
+def test_stale_clock_resyncs_from_signed_reply_and_retries_once():
+    r = Rig()
+    r.clock.set_epoch(EPOCH - 3600, "ntp")  # an hour behind
+    r.press("*")
+    assert r.state() == "sent", r.text()
+    assert r.server.paths()[-2:] == [REQ, REQ]
+    assert abs(r.clock.now() - EPOCH) <= 1 and r.clock.source == "server"
+
+
+def test_unsigned_stale_reply_does_not_set_the_clock():
+    r = Rig()
+    r.clock.set_epoch(EPOCH - 3600, "ntp")
+    r.server.unsigned = True
+    r.press("*")
+    assert r.machine.last_result.kind == "bad_signature"
+    assert r.clock.now() == EPOCH - 3600
+
+
+def test_lost_reply_resends_the_identical_request():
+    r = Rig()
     r.to_entry()
-    r.run(20000)
-    r.press("1")
-    r.run(29000)
-    assert r.state() == "entry"
-    r.run(1000)
-    assert r.state() == "ready"
+    r.server.lose[VER] = 1
+    before = len(r.server.requests)
+    r.press("123456")
+    assert r.servo.calls == ["lock", "unlock"], r.text()
+    verifies = [b for _m, p, b in r.server.requests[before:] if p == VER]
+    assert len(verifies) == 2 and r.server.rejected == []
 
 
-def test_unreachable_server():
+def test_in_progress_waits_and_resends():
+    r = Rig()
+    r.server.busy[REQ] = 2
+    r.press("*")
+    assert r.state() == "sent"
+    assert r.slept == [1000, 1000]
+    assert r.server.paths().count(REQ) == 3
+
+
+def test_two_lost_replies_give_up_within_the_deadline():
+    r = Rig()
+    r.to_entry()
+    r.server.lose[VER] = 2
+    r.press("123456")
+    assert r.machine.last_result.kind == "unreachable"
+    assert r.display.lines == screens.unreachable()
+    assert r.servo.calls == ["lock"]
+
+
+def test_unreachable_server_without_offline_codes():
     r = Rig()
     r.server.down = True
     r.press("*")
@@ -398,10 +585,151 @@ def test_unreachable_server():
     assert r.buzzer.calls[-1] == "error"
 
 
-def test_wifi_down():
+def test_locking_works_offline_without_a_code():
+    r = Rig()
+    r.server.down = True
+    r.press("#")
+    assert r.servo.calls == ["lock", "lock"] and r.machine.door == "locked"
+    assert r.display.lines == screens.offline_done("lock")
+    r.server.down = False
+    r.run(RETRY_LATER)
+    assert reports(r.server, "offline")[-1]["state"] == "locked"
+
+
+RETRY_LATER = 31000
+
+
+def offline_rig(**kw):
+    r = Rig(**kw)
+    r.server.offer_offline({"phone": TOTP_KEY})
+    r.press("A")
+    r.press("A")  # page 2: the signed state report brings the credentials
+    assert r.display.lines[1] == "OK, offline: 1", r.text()
+    r.press("C")
+    return r
+
+
+def code_at(epoch, key=TOTP_KEY):
+    from doorlogic import totp
+
+    return totp.hotp(key, epoch // 30)
+
+
+def test_offline_code_unlocks_once_per_step_and_uses_are_uploaded():
+    r = offline_rig()
+    assert r.vault.creds[0][0] == "phone"
+    r.server.down = True
+    r.press("*")
+    assert r.state() == "offline" and r.display.lines == ("Offline code:", "______")
+    r.press(code_at(r.clock.now()))
+    assert r.servo.calls[-1] == "unlock" and r.display.lines == screens.offline_done("unlock")
+    r.run(3100)
+    r.press("*")
+    r.press(code_at(r.clock.now()))  # the same step again: refused
+    assert r.display.lines[0] == "Wrong code" and r.servo.calls.count("unlock") == 1
+    r.server.down = False
+    r.run(RETRY_LATER)
+    assert list(r.server.uses) == [("phone", r.clock.now() // 30)]
+    assert r.server.wrong_codes == 1
+    assert r.vault.pending() is None
+    assert reports(r.server, "offline")[-1]["state"] == "unlocked"
+
+
+def test_offline_wrong_codes_escalate_and_a_reset_does_not_clear_them():
+    r = offline_rig()
+    r.server.down = True
+    for _ in range(3):
+        r.press("*")
+        r.press("000000")
+        r.run(3100)
+    r.press("*")
+    assert r.display.lines == screens.offline_wait(27), r.text()
+    # a reset (new machine on the same flash) waits the whole 30 s again
+    r2 = Rig(store=r.store, server=r.server)
+    r2.press("*")
+    assert r2.display.lines == screens.offline_wait(30), r2.text()
+    r2.run(30000)
+    r2.press("*")
+    assert r2.state() == "offline"
+    r2.press(code_at(r2.clock.now()))
+    assert r2.servo.calls[-1] == "unlock"
+
+
+def test_offline_needs_a_clock():
+    r = offline_rig()
+    r.server.down = True
+    r.clock.source = None
+    r.press("*")
+    assert r.display.lines == screens.offline_unavailable("Clock not set")
+
+
+def test_wifi_down_goes_offline_without_a_request():
+    r = offline_rig(wifi=True)
+    n = len(r.server.requests)
+    r.wifi[0] = False
+    r.press("*")
+    assert r.state() == "offline" and len(r.server.requests) == n
+
+
+def test_heartbeat_and_auto_relock_and_door_sensor():
+    r = Rig(heartbeat_s=60, relock_s=10)
+    r.run(60000, step=100)
+    assert len(reports(r.server, "heartbeat")) == 1
+    r.machine.exit_pressed(r.now)
+    r.tick()
+    assert r.servo.calls[-1] == "unlock" and reports(r.server, "exit_button")
+    r.machine.door_sensor(True, r.now)  # the door stands open: no relock
+    r.run(15000, step=100)
+    assert r.machine.door == "unlocked"
+    r.machine.door_sensor(False, r.now)
+    r.run(100)
+    assert r.machine.door == "locked" and reports(r.server, "auto_relock")
+    assert reports(r.server, "change")[0]["door_open"] is True
+
+
+def test_background_report_waits_for_a_user_call_and_is_retried():
+    r = Rig()
+    r.server.down = True
+    r.machine.exit_pressed(r.now)
+    r.tick()
+    assert r.machine._jobs and r.machine._jobs[0].tag == "exit_button"
+    r.server.down = False
+    r.run(RETRY_LATER, step=1000)
+    assert reports(r.server, "exit_button")
+
+
+def test_timers_across_the_tick_wrap_and_14_days():
+    # starts a minute before time.ticks_ms wraps (2**30 ms) and runs 14 simulated days,
+    # which crosses the wrap twice: every timer must keep firing
+    r = Rig(now=ticks.add(0, -60000), heartbeat_s=3600, relock_s=5)
+    day = 86400000
+    for d in range(14):
+        r.run(day, step=10000)
+        r.machine.exit_pressed(r.now)  # unlock; auto-relock 5 s later
+        r.run(6000, step=1000)
+        assert r.machine.door == "locked", d
+    beats = len(reports(r.server, "heartbeat"))
+    assert 14 * 24 - 1 <= beats <= 14 * 24 + 1, beats
+    r.press("*")
+    r.run_until("entry")
+    r.run(30000, step=100)
+    assert r.state() == "ready"
+
+
+def test_uptime_is_small_and_right_after_14_days():
+    t = ticks.add(0, -1000)
+    up = ticks.Uptime(t)
+    for _ in range(14 * 24 * 60):
+        t = ticks.add(t, 60000)
+        up.update(t)
+    assert up.seconds == 14 * 86400
+    assert up.seconds < (1 << 30)
+
+
+def test_wifi_down_message_without_offline_codes():
     r = Rig(wifi=False)
     r.press("*")
-    assert r.display.lines[0] == "WiFi down"
+    assert r.display.lines == screens.unreachable()
     assert r.server.requests == []
 
 
@@ -414,11 +742,21 @@ def test_screens_fit():
         screens.rate_limited(900),
         screens.bad_signature(),
         screens.diag_net("192.168.100.200", -67),
-        screens.diag_server("10.0.0.1", True),
+        screens.diag_server("10.0.0.1", True, 12),
         screens.entry("unlock", 3, 10),
-        screens.no_config(),
+        screens.offline_wait(3600),
+        screens.offline_unavailable("Clock not set"),
+        screens.config_error("DOOR_SECRET is the example", 5),
     ):
         assert len(s[0]) <= 16 and len(s[1]) <= 16, s
+
+
+def test_config_error_scrolls_the_whole_message():
+    msg = "DOOR_SECRET: the example secret is refused"
+    seen = ""
+    for i in range(len(msg) + 3):
+        seen += screens.config_error(msg, i)[1][0]
+    assert msg in seen
 
 
 def _run_all():

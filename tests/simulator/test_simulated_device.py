@@ -63,7 +63,7 @@ def test_press_star_read_mail_type_code_unlocks(backend):
     assert mail["to"] == ["alice@example.com"] and len(code) == 6
 
     type_code(device, ms, code)
-    assert device.servo.angle == UNLOCK_ANGLE and device.servo.moves == [UNLOCK_ANGLE]
+    assert device.servo.angle == UNLOCK_ANGLE and device.servo.moves == [LOCK_ANGLE, UNLOCK_ANGLE]
     assert device.servo.state == "unlocked"
     assert device.machine.state == DONE
     assert device.lcd.lines == screens.done("unlock") == ("Door Unlocked", "Welcome")
@@ -79,7 +79,8 @@ def test_press_star_read_mail_type_code_unlocks(backend):
         ("state_report", "info"),
     ]:
         assert expected in seen, seen
-    assert next(e for e in audit if e["event"] == "state_report")["state"] == "unlocked"
+    states = [e.get("state") for e in audit if e["event"] == "state_report" and e["outcome"] == "info"]
+    assert states == ["locked", "unlocked"]  # the boot report, then the change
     # the done screen goes back to Ready after its time
     device.tick(ms())
     device.tick(ms(3000))
@@ -94,7 +95,7 @@ def test_wrong_code_shows_attempts_left_and_keeps_the_door_locked(backend):
     type_code(device, ms, wrong)
     assert device.machine.state == MESSAGE
     assert device.lcd.lines == screens.wrong_code(4) == ("Wrong code", "4 tries left")
-    assert device.servo.angle == LOCK_ANGLE and device.servo.moves == []
+    assert device.servo.angle == LOCK_ANGLE and device.servo.moves == [LOCK_ANGLE]
     assert device.buzzer.names()[-1] == "error"
     assert ("wrong_code", "failure") in [(e["event"], e["outcome"]) for e in events(backend, device.door_id)]
 
@@ -125,10 +126,10 @@ def test_tampered_reply_signature_never_moves_the_servo(backend):
 
     assert tampered and tampered[0][0] == 200  # the backend said yes...
     assert device.machine.last_result.kind == "bad_signature"
-    assert device.servo.moves == [] and device.servo.angle == LOCK_ANGLE  # ...but the door did not move
+    assert device.servo.moves == [LOCK_ANGLE] and device.servo.angle == LOCK_ANGLE  # ...but the door did not move
     assert device.lcd.lines == screens.bad_signature() == ("Server untrusted", "Door not moved")
     audit = [(e["event"], e["outcome"]) for e in events(backend, device.door_id)]
-    assert ("verify", "success") in audit and ("state_report", "info") not in audit
+    assert ("verify", "success") in audit and audit.count(("state_report", "info")) == 1  # the boot report only
     device.tick(ms())
     device.tick(ms(3000))
     assert device.machine.state == READY
@@ -138,7 +139,7 @@ def test_lock_flow_moves_servo_to_90(backend):
     device, ms = started_device(backend)
     code = request_code(device, ms, backend, key="#")
     type_code(device, ms, code)
-    assert device.servo.moves == [LOCK_ANGLE] and device.lcd.lines == screens.done("lock")
+    assert device.servo.moves == [LOCK_ANGLE, LOCK_ANGLE] and device.lcd.lines == screens.done("lock")
 
 
 def test_http_transport_returns_error_replies_and_raises_oserror_when_unreachable(backend):
@@ -167,4 +168,4 @@ def test_unreachable_backend_shows_no_server():
     device.start(ms())
     device.press("*", ms())
     device.tick(ms())
-    assert device.lcd.lines == screens.unreachable() and device.servo.moves == []
+    assert device.lcd.lines == screens.unreachable() and device.servo.moves == [LOCK_ANGLE]

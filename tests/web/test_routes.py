@@ -84,6 +84,23 @@ async def test_simulator_page_has_stable_hooks(device):
     assert (await client_for(device).get("/simulator/static/..%2Froutes.py")).status_code == 404
 
 
+async def test_network_switch_and_door_id_hooks(device):
+    http = client_for(device)
+    html = (await http.get("/simulator")).text
+    assert re.search(r"data-door-id>dtest<", html)
+    assert re.search(r'data-network-toggle\s+data-network="online"', html)
+    r = await http.post("/simulator/network", json={"online": False})
+    assert r.json() == {"status": "ok", "network": "offline"} and device.device.network_up is False
+    assert (await http.get("/simulator/state")).json()["network"] == "offline"
+    assert 'data-network="offline"' in (await http.get("/simulator")).text
+    assert (await http.post("/simulator/network", json={"online": "no"})).status_code == 422
+    form = await http.post("/simulator/network", content=b"online=true", headers={"content-type": "text/plain"})
+    assert form.status_code == 415 and device.device.network_up is False
+    tokenless = await client_for(device, page_token=False).post("/simulator/network", json={"online": True})
+    assert tokenless.status_code == 403 and device.device.network_up is False  # another page cannot flip it
+    assert (await http.post("/simulator/network", json={"online": True})).json()["network"] == "online"
+
+
 @pytest.mark.parametrize("payload", [{"key": "E"}, {"key": "**"}, {"key": 1}, {}, ["*"], {"key": ""}])
 async def test_key_must_be_one_of_the_16(device, payload):
     r = await client_for(device).post("/simulator/key", json=payload)

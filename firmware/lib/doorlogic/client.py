@@ -1,19 +1,31 @@
-# Device side of the Smart Door protocol v1 (ARCHITECTURE.md §3). Pure logic: the HTTP
-# transport, the clock and the random source are passed in, so the same code runs on the
-# board (urequests), in the simulator and under pytest. Runs on CPython and MicroPython.
+# Device side of the Smart Door protocol v1 (docs/architecture.md, section 2, with its additions:
+# stale clock, lost replies, in-progress, offline credentials). Pure logic, no I/O: a
+# DoorClient builds an Exchange (a signed request plus the rules for what to do with each
+# outcome); the board's asyncio task or the simulator's thread performs the sends:
 #
-# transport(method, url, headers, body) -> (status, headers with lower-case names, body)
-# and raises OSError when the server cannot be reached.
+#   ex = client.exchange(kind, pairs, now_ms)
+#   while ex.wait_ms is not None:               # None: finished, ex.result is set
+#       sleep(ex.wait_ms)                        # 0 except after a signed 409 in_progress
+#       try:   ex.replied(*transport(ex.method, ex.url, ex.headers, ex.body, ex.left(now)), now)
+#       except OSError as e: ex.failed(e, now)
+#
+# The rules: a reply counts only when its signature verifies and is bound to this request
+# (else BAD_SIGNATURE); a signed 401 stale_request sets the clock from its server_time and
+# the request goes again once, freshly signed; a transport failure (the reply may be lost)
+# resends the *identical* request once, which the backend answers with the original outcome;
+# a signed 409 in_progress waits retry_after and resends it again; all within one deadline.
 import binascii
 import json
 
 from doorlogic import httpsig
+from doorlogic.ticks import diff
 
-PATH_TIME = "/api/v1/time"
 PATH_REQUEST = "/api/v1/otp/request"
 PATH_VERIFY = "/api/v1/otp/verify"
 PATH_STATE = "/api/v1/state"
-PATH_OFFLINE_USES = "/api/v1/offline/uses"
+PATH_USES = "/api/v1/offline/uses"
+PATHS = {"request": PATH_REQUEST, "verify": PATH_VERIFY, "state": PATH_STATE, "uses": PATH_USES}
+STATE_V1 = ("state", "rssi", "firmware", "uptime")  # what a backend before these additions accepts
 
 # result kinds
 OK = "ok"
@@ -26,11 +38,12 @@ BAD_SIGNATURE = "bad_signature"
 UNREACHABLE = "unreachable"
 ERROR = "error"
 
+MIN_SEND_MS = 300  # not worth sending with less time left
+
 
 class Result:
     """kind: one of the kinds above; status: HTTP status (0 when none); data: the reply's
-    JSON object ({} when none). attempts_left / retry_after / error / message are lifted
-    out of data for convenience (None when absent)."""
+    JSON object ({} when none); error / message / attempts_left / retry_after lifted out."""
 
     def __init__(self, kind, status=0, data=None, message=None):
         self.kind = kind
@@ -39,30 +52,23 @@ class Result:
         d = self.data
         self.error = d.get("error")
         self.message = message if message is not None else d.get("message")
-        self.attempts_left = _int_or_none(d.get("attempts_left"))
-        self.retry_after = _int_or_none(d.get("retry_after"))
+        self.attempts_left = _int(d.get("attempts_left"))
+        self.retry_after = _int(d.get("retry_after"))
 
     def __repr__(self):
         return "Result(" + self.kind + ", " + str(self.status) + ", " + repr(self.data) + ")"
 
 
-def _int_or_none(v):
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
+def _int(v):
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def compact_json(pairs):
-    """Compact JSON object from a list of (key, value) pairs of str/int/bool/None. Built by
-    hand: older MicroPython json.dumps has no separators argument, and a list keeps the
-    key order fixed on every port."""
+    """Compact JSON object from (key, value) pairs; the order is the list's on every port."""
     return ("{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in pairs) + "}").encode()
 
 
-def _split_url(base_url):
+def split_url(base_url):
     """'http://h:8000/x/' -> ('http://h:8000', '/x'): the path prefix is part of @path."""
     base = base_url.rstrip("/")
     start = base.find("://")
@@ -74,136 +80,178 @@ def _split_url(base_url):
 
 
 class DoorClient:
-    def __init__(self, base_url, door_id, secret_key_bytes, transport, clock, random_bytes):
-        self._origin, self._prefix = _split_url(base_url)
+    def __init__(self, base_url, door_id, secret_key_bytes, clock, random_bytes):
+        self._origin, self._prefix = split_url(base_url)
         self.door_id = door_id
-        self._key = secret_key_bytes
-        self._transport = transport
+        self.key = secret_key_bytes
         self.clock = clock
         self._random = random_bytes
 
-    # --- public API -------------------------------------------------------------------
-    def sync_time(self):
-        """GET /api/v1/time (unsigned) and set the clock. True when it worked. The time is
-        not authenticated; a forged one can only make our own requests fail as stale."""
-        path = self._prefix + PATH_TIME
-        try:
-            status, _h, body = self._transport("GET", self._origin + path, {}, None)
-        except OSError:
+    def exchange(self, kind, pairs, now_ms, deadline_ms):
+        return Exchange(self, kind, pairs, now_ms, deadline_ms)
+
+    def sign(self, path, body):
+        nonce = binascii.hexlify(self._random(16)).decode()
+        h = httpsig.sign_request(self.key, self.door_id, "POST", path, body, self.clock.now(), nonce)
+        h["Content-Type"] = "application/json"
+        return h
+
+
+class Exchange:
+    def __init__(self, client, kind, pairs, now_ms, deadline_ms):
+        self._c = client
+        self.kind = kind
+        self.pairs = pairs
+        self.method = "POST"
+        self.path = client._prefix + PATHS[kind]
+        self.url = client._origin + self.path
+        self._start = now_ms
+        self._deadline = deadline_ms
+        self.sends = 0
+        self._resent = False  # the one identical resend after a lost reply
+        self._restale = False  # the one fresh retry after a stale clock
+        self._compat = False  # the one retry with v1 fields for an older backend
+        self.result = None
+        self.wait_ms = 0
+        self._sign(pairs)
+
+    def _sign(self, pairs):
+        self.body = compact_json(pairs)
+        self.headers = self._c.sign(self.path, self.body)
+
+    def left(self, now_ms):
+        return self._deadline - diff(now_ms, self._start)
+
+    def _again(self, now_ms, wait_ms=0):
+        # send again if the deadline leaves time for it, else finish with what we have
+        if self.left(now_ms) - wait_ms < MIN_SEND_MS:
             return False
-        if status != 200:
-            return False
-        try:
-            epoch = json.loads(body)["epoch"]
-        except Exception:
-            return False
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch <= 0:
-            return False
-        self.clock.set_epoch(epoch)
+        self.wait_ms = wait_ms
         return True
 
-    def request_code(self, action):
-        """Ask the backend to email a code for action ('lock'/'unlock')."""
-        if action not in ("lock", "unlock"):
-            return Result(ERROR, message="bad action")
-        res = self._call(PATH_REQUEST, [("action", action)])
-        if res.kind == OK:
-            d = res.data
-            st = d.get("status")
-            digits = d.get("digits")
-            if (
-                st not in ("success", "partial_success")
-                or not _is_str(d.get("challenge_id"))
-                or isinstance(digits, bool)
-                or not isinstance(digits, int)
-                or not 4 <= digits <= 10
-            ):
-                return Result(ERROR, res.status, d, "bad reply")
-            if st == "partial_success":
-                res.kind = PARTIAL
-        return res
+    def _done(self, result):
+        self.result = result
+        self.wait_ms = None
 
-    def verify(self, challenge_id, code):
-        """Send the typed code. kind 'ok' means the backend accepted it; the caller must
-        still check data['action'] is the action it asked for."""
-        res = self._call(PATH_VERIFY, [("challenge_id", challenge_id), ("code", code)])
-        if res.kind == OK:
-            d = res.data
-            if d.get("status") != "success" or d.get("action") not in ("lock", "unlock"):
-                return Result(ERROR, res.status, d, "bad reply")
-        return res
+    def failed(self, exc, now_ms):
+        """The transport raised (refused, reset, timed out): the reply may be lost."""
+        self.sends += 1
+        if not self._resent and self._again(now_ms):
+            self._resent = True
+            return
+        self._done(Result(UNREACHABLE, message=_why(exc)))
 
-    def report_state(self, state, extra=None):
-        """POST /api/v1/state. extra: optional dict with rssi / firmware / uptime."""
-        pairs = [("state", state)]
-        if extra:
-            for name in ("rssi", "firmware", "uptime"):
-                if extra.get(name) is not None:
-                    pairs.append((name, extra[name]))
-        res = self._call(PATH_STATE, pairs)
-        if res.kind == OK and res.data.get("status") != "ok":
-            return Result(ERROR, res.status, res.data, "bad reply")
-        return res
-
-    # --- internals --------------------------------------------------------------------
-    def _call(self, path, pairs):
-        if not getattr(self.clock, "synced", True):
-            self.sync_time()  # best effort; the server says stale_request if we are off
-        res = self._post(path, compact_json(pairs))
-        if res.kind == ERROR and res.status == 401 and res.error == "stale_request":
-            # our clock drifted: learn the time again and retry once (fresh nonce)
-            if self.sync_time():
-                res = self._post(path, compact_json(pairs))
-        return res
-
-    def _post(self, path, body):
-        path = self._prefix + path
-        nonce = binascii.hexlify(self._random(16)).decode()
-        headers = httpsig.sign_request(self._key, self.door_id, "POST", path, body, self.clock.now(), nonce)
-        headers["Content-Type"] = "application/json"
-        try:
-            status, rh, rbody = self._transport("POST", self._origin + path, headers, body)
-        except OSError as e:
-            return Result(UNREACHABLE, message=str(e))
-        if rbody is None:
-            rbody = b""
-        elif isinstance(rbody, str):
-            rbody = rbody.encode()
-        rh = _lower(rh)
-        if not httpsig.verify_reply(self._key, self.door_id, status, rh, rbody, headers["Signature"]):
-            return Result(BAD_SIGNATURE, status)
+    def replied(self, status, headers, body, now_ms):
+        self.sends += 1
+        body = body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        h = {}
+        for k in headers or ():
+            h[k.lower()] = headers[k]
+        c = self._c
+        if not httpsig.verify_reply(c.key, c.door_id, status, h, body, self.headers["Signature"]):
+            self._done(Result(BAD_SIGNATURE, status))
+            return
         # only now is the reply trusted
         try:
-            data = json.loads(rbody)
-        except Exception:
+            data = json.loads(body)
+        except ValueError:
             data = None
         if not isinstance(data, dict):
-            return Result(ERROR, status, None, "bad reply")
-        if 200 <= status < 300:
-            return Result(OK, status, data)
-        res = Result(ERROR, status, data)
-        if res.retry_after is None and status in (429, 503):
-            res.retry_after = _int_or_none(rh.get("retry-after"))
-        err = res.error
-        if status == 403 and err == "wrong_code":
-            res.kind = WRONG_CODE
-        elif status == 410:
-            res.kind = EXPIRED
-        elif status == 429:
-            res.kind = LOCKED_OUT if err in ("locked_out", "hard_lockout") else RATE_LIMITED
-        if res.message is None:
-            res.message = err or ("HTTP " + str(status))
+            self._done(Result(ERROR, status, None, "bad reply"))
+            return
+        _learn_time(c.clock, h, data)
+        err = data.get("error")
+        if status == 401 and err == "stale_request" and not self._restale:
+            self._restale = True
+            t = _int(data.get("server_time"))
+            if t:  # our clock is off: the backend's word wins, even over NTP (protocol 2.)
+                c.clock.set_epoch(t, "server")
+            if self._again(now_ms):
+                self._sign(self.pairs)  # fresh nonce and created from the corrected clock
+                return
+        if status == 409 and err == "in_progress":
+            wait = (_int(data.get("retry_after")) or 1) * 1000
+            if self._again(now_ms, wait):
+                return
+        if status == 422 and self.kind == "state" and not self._compat:
+            self._compat = True
+            slim = [p for p in self.pairs if p[0] in STATE_V1]
+            if len(slim) < len(self.pairs) and self._again(now_ms):
+                self.pairs = slim
+                self._sign(slim)
+                return
+        self._done(interpret(self.kind, status, data, h))
+
+
+def _learn_time(clock, headers, data):
+    """Time from a verified reply, unless NTP has set the clock: server_time in the body,
+    else the created parameter the backend signed."""
+    t = _int(data.get("server_time"))
+    if t is None:
+        try:
+            t = _int(httpsig.parse_signature_input(headers.get("signature-input"))[1].get("created"))
+        except (httpsig.SignatureError, ValueError, TypeError, AttributeError):
+            t = None
+    if t is not None and t > 0:
+        clock.learn(t)
+
+
+def _why(exc):
+    a = getattr(exc, "args", ())
+    return str(a[-1] if a else exc)[:40]
+
+
+def interpret(kind, status, data, headers):
+    """The Result of a verified reply to a request of kind."""
+    if 200 <= status < 300:
+        res = Result(OK, status, data)
+        d = data
+        st = d.get("status")
+        if kind == "request":
+            digits = _int(d.get("digits"))
+            cid = d.get("challenge_id")
+            if st not in ("success", "partial_success") or not isinstance(cid, str) or not 0 < len(cid) <= 128:
+                return Result(ERROR, status, d, "bad reply")
+            if digits is None or not 4 <= digits <= 10:
+                return Result(ERROR, status, d, "bad reply")
+            if st == "partial_success":
+                res.kind = PARTIAL
+        elif kind == "verify":
+            if st != "success" or d.get("action") not in ("lock", "unlock"):
+                return Result(ERROR, status, d, "bad reply")
+        elif st != "ok":
+            return Result(ERROR, status, d, "bad reply")
         return res
+    res = Result(ERROR, status, data)
+    if res.retry_after is None and status in (429, 503):
+        try:
+            res.retry_after = int(headers.get("retry-after"))
+        except (TypeError, ValueError):
+            pass
+    err = res.error
+    if status == 403 and err == "wrong_code":
+        res.kind = WRONG_CODE
+    elif status == 410:
+        res.kind = EXPIRED
+    elif status == 429:
+        res.kind = LOCKED_OUT if err in ("locked_out", "hard_lockout") else RATE_LIMITED
+    if res.message is None:
+        res.message = err or ("HTTP " + str(status))
+    return res
 
 
-def _is_str(v):
-    return isinstance(v, str) and 0 < len(v) <= 128
-
-
-def _lower(headers):
-    if not headers:
-        return {}
-    out = {}
-    for k in headers:
-        out[k.lower()] = headers[k]
-    return out
+def run(ex, transport, now_ms, sleep_ms):
+    """Performs an Exchange with a blocking transport(method, url, headers, body, timeout_ms)
+    (the simulator and tests); returns its Result."""
+    while ex.wait_ms is not None:
+        if ex.wait_ms:
+            sleep_ms(ex.wait_ms)
+        try:
+            status, headers, body = transport(ex.method, ex.url, ex.headers, ex.body, ex.left(now_ms()))
+        except OSError as e:
+            ex.failed(e, now_ms())
+            continue
+        ex.replied(status, headers, body, now_ms())
+    return ex.result

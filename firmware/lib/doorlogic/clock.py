@@ -1,10 +1,13 @@
-# Wall-clock seconds (Unix epoch) for request signatures. The board's RTC may be unset, or
-# count from 2000 (older MicroPython ports), so we keep an offset learned from NTP or from
-# the backend's GET /api/v1/time. Runs on CPython and MicroPython.
+# Wall-clock seconds (Unix epoch) for request signatures and offline codes. The board's RTC
+# may be unset, or count from 2000 (older ports), so the clock keeps an offset. Its sources,
+# best first: NTP; the time in a *signed* reply (the backend's created / server_time); an RTC
+# that kept a plausible time over a reset. The unsigned GET /api/v1/time never sets it: a
+# forged time could make offline codes of the past or future open the door.
 import time
 
-# seconds from 1970-01-01 to 2000-01-01, for ports whose time.time() counts from 2000
-EPOCH_2000 = 946684800
+EPOCH_2000 = 946684800  # 1970 -> 2000, for ports whose time.time() counts from 2000
+PLAUSIBLE = 1735689600  # 2025-01-01: an RTC showing less has never been set
+DRIFT_S = 2  # a signed time closer than this to ours changes nothing
 
 
 def port_epoch_offset():
@@ -16,17 +19,28 @@ def port_epoch_offset():
 
 
 class Clock:
-    """now() -> int Unix seconds. time_s: callable giving local seconds (default time.time)."""
+    """now() -> int Unix seconds. time_s: callable giving local seconds (default time.time);
+    source: None (unknown), "rtc", "server" or "ntp"."""
 
-    def __init__(self, time_s=None):
+    def __init__(self, time_s=None, epoch_offset=0):
         self._time = time_s or time.time
-        self.offset = 0
-        self.synced = False
+        self.offset = epoch_offset
+        self.source = "rtc" if self.now() >= PLAUSIBLE else None
+
+    @property
+    def synced(self):
+        return self.source is not None
 
     def now(self):
         return int(self._time()) + self.offset
 
-    def set_epoch(self, epoch):
-        """Tell the clock the true Unix time now (from the server or NTP)."""
+    def set_epoch(self, epoch, source="ntp"):
         self.offset = int(epoch) - int(self._time())
-        self.synced = True
+        self.source = source
+
+    def learn(self, epoch):
+        """A time from a verified reply: taken unless NTP set the clock."""
+        if self.source != "ntp" and (self.source is None or abs(epoch - self.now()) >= DRIFT_S):
+            self.set_epoch(epoch, "server")
+        elif self.source is None:
+            self.source = "server"

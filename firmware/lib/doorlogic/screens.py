@@ -23,25 +23,17 @@ def booting():
     return _s("Smart Door", "Starting...")
 
 
-def no_config():
-    return _s("No config.py", "Copy example")
-
-
-def wifi_connecting(ssid):
-    return _s("WiFi connecting", ssid)
-
-
-def time_sync():
-    return _s("Syncing time", "Please wait")
-
-
-def fatal(msg):
-    return _s("Fault - restart", msg)
+def config_error(msg, offset=0):
+    """A config.py error, scrolled: line 1 shows msg from offset (wrapping with a gap), so
+    a message of any length can be read on a 16 character line."""
+    text = msg + "   "
+    offset %= len(text)
+    return ("Config error", (text[offset:] + text[:offset])[:WIDTH])
 
 
 # --- the door flow ----------------------------------------------------------------------
-def ready():
-    return _s("Press # or *", "#=Lock *=Unlock")
+def ready(note=None):
+    return _s("Press # or *", note or "#=Lock *=Unlock")
 
 
 def sending(action):
@@ -68,6 +60,30 @@ def done(action):
     if action == "unlock":
         return _s("Door Unlocked", "Welcome")
     return _s("Door Locked", "Goodbye")
+
+
+def offline_entry(typed, digits=6):
+    return _s("Offline code:", "*" * typed + "_" * (digits - typed))
+
+
+def offline_done(action):
+    return _s("Door Locked" if action == "lock" else "Door Unlocked", "(offline)")
+
+
+def exit_button():
+    return _s("Door Unlocked", "Exit button")
+
+
+def offline_wait(seconds):
+    return _s("Offline: locked", _wait(seconds))
+
+
+def offline_unavailable(why):
+    return _s("No server", why)
+
+
+def offline_wrong(wait_s):
+    return _s("Wrong code", _wait(wait_s) if wait_s else "Try again")
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -134,13 +150,13 @@ def diag_net(ip, rssi):
     return _s("IP " + ip if len(ip) <= WIDTH - 3 else ip, line1)
 
 
-def diag_server(gateway, server):
+def diag_server(gateway, server, codes=None):
     gw = gateway or "?"
     line0 = "GW " + gw if len(gw) <= WIDTH - 3 else gw
     if server is None:
         line1 = "Server: check.."
     elif server:
-        line1 = "Server OK"
+        line1 = "OK, offline: " + str(codes) if codes else "Server OK"
     else:
         line1 = "Server down"
     return _s(line0, line1)

@@ -1,17 +1,18 @@
-# The door's behaviour as an event-driven state machine. No hardware, no clock of its own:
-# the caller passes the time in milliseconds (time.ticks_ms() on the board, any monotonic
-# ms counter elsewhere) to start(), key() and tick(). Network calls are blocking and are
-# made from tick(), so "Sending OTP..." / "Verifying..." are on the display before the
-# call starts. Runs on CPython and MicroPython.
+# The door's behaviour as an event-driven state machine. No hardware, no clock, no I/O of
+# its own: the caller passes the time (ticks in ms; doorlogic.ticks arithmetic, so it wraps
+# like time.ticks_ms) to every event, and performs the network calls the machine asks for:
 #
-# Duck-typed parts passed in:
-#   display.show(line0, line1)
-#   buzzer.startup() .key() .success() .error() .action()
-#   servo.lock() .unlock()
-#   client: doorlogic.client.DoorClient (request_code, verify, report_state, sync_time)
-#   diagnostics() -> dict(ip, gateway, rssi[, server: bool])     (optional)
-#   wifi_ok() -> bool                                             (optional)
-#   status_extra() -> dict(rssi?, firmware?, uptime?) for report_state (optional)
+#   job = machine.take_job(now)          # a Job (kind, pairs, deadline_ms) or None
+#   ... run it (doorlogic.client.Exchange) while keys and ticks keep coming ...
+#   machine.finish(job, result, now)     # ignored when job.cancelled (C pressed, preempted)
+#
+# The board's asyncio task and the simulator's thread both drive it. Runs on CPython and
+# MicroPython.
+#
+# Parts passed in (duck-typed): display.show(l0, l1); buzzer.startup/key/success/error/
+# action(); servo.lock/unlock(); vault: doorlogic.offline.Vault (lock state and offline
+# codes kept in flash); clock: doorlogic.clock.Clock. Optional callables: diagnostics() ->
+# {ip, gateway, rssi}; wifi_ok() -> bool; status_extra() -> {rssi, firmware, uptime, heap}.
 try:
     from micropython import const
 except ImportError:
@@ -20,92 +21,106 @@ except ImportError:
         return x
 
 
-try:
-    from time import ticks_diff as _diff  # MicroPython: wrap-around safe
-except ImportError:
-
-    def _diff(a, b):
-        return a - b
-
-
 from doorlogic import client as _c
 from doorlogic import screens
+from doorlogic.ticks import Timer
 
-# state names (machine.state)
 BOOT = "boot"
 READY = "ready"  # "Press # or *"
-SENDING = "sending"  # code request about to go / in flight
+SENDING = "sending"  # code request in flight
 SENT = "sent"  # "OTP Sent!" shown briefly
-ENTRY = "entry"  # typing the code, masked
-VERIFYING = "verifying"  # verify about to go / in flight
+ENTRY = "entry"  # typing the emailed code, masked
+VERIFYING = "verifying"  # verify in flight
 DONE = "done"  # "Door Locked" / "Door Unlocked" shown briefly
 MESSAGE = "message"  # a failure message shown briefly
 DIAG = "diag"  # network diagnostics pages (key A)
+OFFLINE = "offline"  # typing an offline (TOTP) code
 
 SENT_MS = const(2000)
 MESSAGE_MS = const(3000)
 DONE_MS = const(3000)
 IDLE_MS = const(30000)
 DIAG_MS = const(5000)
-
+REQUEST_DEADLINE_MS = const(15000)  # > the backend's 8 s mail bound + its answer, with margin
+DEADLINE_MS = const(8000)  # verify, state report, offline uses
+RETRY_MS = const(30000)  # background reports that could not be delivered go again after this
+KEPT_KEYS = const(8)  # keys typed during a request, replayed when it ends
+OFFLINE_DIGITS = const(6)
 DIGIT_KEYS = "0123456789"
+KEEP_TRYING = ("boot", "change", "exit_button", "auto_relock", "offline")  # report events retried
+
+
+class Job:
+    """One network call the machine wants: kind request/verify/state/uses, the body pairs
+    (built when taken), the whole-call deadline. tag: what the result is for."""
+
+    def __init__(self, kind, tag, deadline_ms, background):
+        self.kind = kind
+        self.tag = tag
+        self.deadline_ms = deadline_ms
+        self.background = background
+        self.pairs = None
+        self.cancelled = False
 
 
 class DoorMachine:
-    def __init__(
-        self,
-        display,
-        buzzer,
-        servo,
-        client,
-        diagnostics=None,
-        wifi_ok=None,
-        status_extra=None,
-        sent_ms=SENT_MS,
-        message_ms=MESSAGE_MS,
-        done_ms=DONE_MS,
-        idle_ms=IDLE_MS,
-        diag_ms=DIAG_MS,
-        startup_sound=True,
-    ):
+    def __init__(self, display, buzzer, servo, vault, clock, key, **options):
         self.display = display
         self.buzzer = buzzer
         self.servo = servo
-        self.client = client
-        self._diagnostics = diagnostics
-        self._wifi_ok = wifi_ok
-        self._status_extra = status_extra
-        self._sent_ms = sent_ms
-        self._message_ms = message_ms
-        self._done_ms = done_ms
-        self._idle_ms = idle_ms
-        self._diag_ms = diag_ms
-        self._startup_sound = startup_sound
+        self.vault = vault
+        self.clock = clock
+        self._key = key
+        o = options.get
+        self._diagnostics = o("diagnostics")
+        self._wifi_ok = o("wifi_ok")
+        self._status_extra = o("status_extra")
+        self._sent_ms = o("sent_ms", SENT_MS)
+        self._message_ms = o("message_ms", MESSAGE_MS)
+        self._done_ms = o("done_ms", DONE_MS)
+        self._idle_ms = o("idle_ms", IDLE_MS)
+        self._diag_ms = o("diag_ms", DIAG_MS)
+        self._request_ms = o("request_deadline_ms", REQUEST_DEADLINE_MS)
+        self._deadline_ms = o("deadline_ms", DEADLINE_MS)
+        self._heartbeat_ms = o("heartbeat_s", 300) * 1000
+        self._relock_ms = o("relock_s", 0) * 1000
+        self._startup_sound = o("startup_sound", True)
+        self._safe = o("safe_state", "locked")
+        self._reset_cause = o("reset_cause")
         self.state = BOOT
+        self.note = None  # shown under "Press # or *" instead of the help (e.g. a Wi-Fi fault)
         self.lines = ("", "")  # what the display was last told
         self.action = None  # "lock" / "unlock" while a flow is running
         self.digits = 6  # code length from the request reply
-        self.door = None  # "locked" / "unlocked" / "jammed" once we moved it
-        self.last_result = None  # the client Result of the last network call
-        self.last_report = None  # the Result of the last report_state
+        self.door = None  # "locked" / "unlocked" / "jammed"
+        self.door_open = None  # reed switch: None when there is none
+        self.last_result = None  # Result of the last user call
+        self.last_report = None  # Result of the last state report
         self._code = ""
         self._challenge = None
         self._after = READY  # where MESSAGE goes when its time is up
-        self._t_ms = None  # running timer: duration ...
-        self._t_start = None  # ... and start (None: starts at the next tick)
+        self._jobs = []  # waiting Jobs, oldest first
+        self.running = None  # the Job taken and not finished
+        self._kept = ""  # keys typed while a request runs
+        self._timer = Timer()  # the current screen's timeout
+        self._heartbeat = Timer()
+        self._relock = Timer()
+        self._retry = Timer()  # background jobs wait for this after a failure
+        self._wait = Timer()  # the wait after wrong offline codes
+        self._diag_info = {}
         self._diag_page = 0
-        self._diag_info = None
-        self._diag_check = False
 
-    # --- read-only views ----------------------------------------------------------------
-    @property
-    def typed(self):
-        return len(self._code)
-
-    # --- events -----------------------------------------------------------------------
+    # --- events ---------------------------------------------------------------------------
     def start(self, now_ms):
+        """Boot: the servo goes to the safe state (or the last one kept in flash when
+        safe_state is "last"), and the boot is reported with the reset cause."""
+        state = self.vault.door if self._safe == "last" else self._safe
+        self._move("unlock" if state == "unlocked" else "lock", now_ms)
+        self._wait.start(now_ms, self.vault.wait_left() * 1000)  # a reset restarts the wait
         if self._startup_sound:
             self.buzzer.startup()
+        self._heartbeat.start(now_ms, self._heartbeat_ms)
+        self._report("boot")
         self._to_ready()
 
     def key(self, k, now_ms):
@@ -113,7 +128,13 @@ class DoorMachine:
             return
         self.buzzer.key()
         st = self.state
-        if st == READY:
+        if st == SENDING or st == VERIFYING:
+            if k == "C":  # give up on the call: its result will be ignored
+                self._cancel_user()
+                self._to_ready()
+            elif len(self._kept) < KEPT_KEYS:
+                self._kept += k
+        elif st == READY:
             if k == "#":
                 self._begin("lock", now_ms)
             elif k == "*":
@@ -121,109 +142,244 @@ class DoorMachine:
             elif k == "A":
                 self._diag(0, now_ms)
         elif st == SENT:
-            # typing straight away skips the rest of "OTP Sent!"
-            self._to_entry(now_ms)
+            self._to_entry(now_ms)  # typing straight away skips the rest of "OTP Sent!"
             self._entry_key(k, now_ms)
-        elif st == ENTRY:
+        elif st == ENTRY or st == OFFLINE:
             self._entry_key(k, now_ms)
         elif st == DIAG:
-            if k == "A" and self._diag_page == 0 and not self._diag_check:
+            if k == "A" and self._diag_page == 0:
                 self._diag(1, now_ms)
-            elif not self._diag_check:
+            else:
+                self._cancel_user()
                 self._to_ready()
         elif st == MESSAGE or st == DONE:
             self._leave_message(now_ms)
-        # SENDING / VERIFYING: a call is in flight; keys are ignored
 
     def tick(self, now_ms):
-        st = self.state
-        if st == SENDING:
-            self._do_request()
-            return
-        if st == VERIFYING:
-            self._do_verify()
-            return
-        if st == DIAG and self._diag_check:
-            self._diag_server()
-            return
-        if self._t_ms is None:
-            return
-        if self._t_start is None:
-            self._t_start = now_ms
-            return
-        if _diff(now_ms, self._t_start) >= self._t_ms:
-            self._t_ms = None
+        # every timer is polled here, every loop pass: a tick deadline left unpolled for
+        # half the wrap period (6.2 days) would read as "not yet" again
+        for t in (self._retry, self._wait):
+            if t.due(now_ms):
+                t.stop()
+        if self._timer.due(now_ms):
+            self._timer.stop()
             self._timeout(now_ms)
+        if self._heartbeat.due(now_ms):
+            self._heartbeat.start(now_ms, self._heartbeat_ms)
+            self._report("heartbeat")
+        if self._relock.due(now_ms) and not self.door_open:
+            self._relock.stop()
+            if self.door == "unlocked":
+                self._move("lock", now_ms)
+                self._report("auto_relock")
+
+    def door_sensor(self, is_open, now_ms):
+        """The reed switch changed (True: the door stands open)."""
+        if is_open != self.door_open:
+            self.door_open = is_open
+            self._report("change")
+
+    def exit_pressed(self, now_ms):
+        """The inside exit button: unlock locally, no code (it is inside)."""
+        self._cancel_user()
+        if self._move("unlock", now_ms):
+            self._report("exit_button")
+            self._show_done(screens.exit_button(), now_ms)
+
+    # --- jobs -----------------------------------------------------------------------------
+    def take_job(self, now_ms):
+        """The next call to make (user calls first; background ones not while a retry wait
+        runs), or None. Its body is built now, so a report carries the latest figures."""
+        if self.running is not None:
+            return None
+        job = None
+        for j in self._jobs:
+            if not j.background:
+                job = j
+                break
+        if job is None and self._jobs and self._retry.at is None:
+            if self._wifi_ok is None or self._wifi_ok():
+                job = self._jobs[0]
+        if job is None:
+            return None
+        self._jobs.remove(job)
+        if job.kind == "state":
+            job.pairs = self._state_pairs(job.tag)
+        elif job.kind == "uses":
+            job.pairs = self.vault.pending()
+            if job.pairs is None:
+                return None
+        self.running = job
+        return job
+
+    def finish(self, job, result, now_ms):
+        if job is self.running:
+            self.running = None
+        if job.cancelled:
+            if job.background and job.tag in KEEP_TRYING or job.kind == "uses":
+                self._queue(job)  # preempted by a user call: deliver it later
+            return
+        if result.kind != _c.UNREACHABLE:
+            self._retry.stop()
+            if self.vault.pending() is not None and not self._has("uses"):
+                self._queue(Job("uses", None, self._deadline_ms, True))
+        k = job.kind
+        if k == "state":
+            self.last_report = result
+            if result.kind == _c.OK and isinstance(result.data.get("offline"), dict):
+                try:
+                    self.vault.install(self._key, result.data["offline"])
+                except (KeyError, ValueError, TypeError):
+                    pass  # keep the credentials we had
+        elif k == "uses" and result.kind == _c.OK:
+            self.vault.uploaded(job.pairs)
+        if job.background:
+            if result.kind == _c.UNREACHABLE and (job.tag in KEEP_TRYING or k == "uses"):
+                self._queue(job)
+                self._retry.start(now_ms, RETRY_MS)
+        elif k == "request":
+            self._requested(result, now_ms)
+        elif k == "verify":
+            self._verified(result, now_ms)
+        elif self.state == DIAG:
+            self._diag_result(result, now_ms)
+        kept = self._kept
+        self._kept = ""
+        for ch in kept:
+            self.key(ch, now_ms)
+
+    def _queue(self, job):
+        job.cancelled = False
+        job.pairs = None
+        self._jobs.append(job)
+
+    def _has(self, kind):
+        for j in self._jobs:
+            if j.kind == kind:
+                return True
+        r = self.running
+        return r is not None and r.kind == kind
+
+    def _user_job(self, kind, deadline_ms, pairs=None):
+        r = self.running
+        if r is not None and r.background:
+            r.cancelled = True  # the person comes first; finish() queues it again
+            self.running = None
+        job = Job(kind, None, deadline_ms, False)
+        job.pairs = pairs
+        self._jobs.insert(0, job)
+
+    def _cancel_user(self):
+        r = self.running
+        if r is not None and not r.background:
+            r.cancelled = True
+        self._jobs = [j for j in self._jobs if j.background]
+
+    def _report(self, event):
+        for j in self._jobs:
+            if j.kind == "state" and (j.tag == event or event == "heartbeat"):
+                return  # its body is built when it is sent: one waiting says it all
+        self._jobs.append(Job("state", event, self._deadline_ms, True))
+
+    def _state_pairs(self, event):
+        pairs = [("state", self.door or "locked")]
+        extra = None
+        if self._status_extra is not None:
+            try:
+                extra = self._status_extra()
+            except Exception:
+                extra = None
+        for name in ("rssi", "firmware", "uptime", "heap"):
+            if extra and extra.get(name) is not None:
+                pairs.append((name, extra[name]))
+        if event == "boot" and self._reset_cause:
+            pairs.append(("reset_cause", self._reset_cause))
+        if event:
+            pairs.append(("event", event))
+        if self.door_open is not None:
+            pairs.append(("door_open", self.door_open))
+        if self.vault.version is not None:
+            pairs.append(("offline_version", self.vault.version))
+        return pairs
 
     # --- transitions ----------------------------------------------------------------------
     def _show(self, screen):
         self.lines = screen
         self.display.show(screen[0], screen[1])
 
-    def _arm(self, ms, now_ms=None):
-        # now_ms None: the timer starts at the next tick (after a blocking call we do not
-        # know the time; a tick comes within one loop turn)
-        self._t_ms = ms
-        self._t_start = now_ms
-
-    def _disarm(self):
-        self._t_ms = None
-        self._t_start = None
-
     def _to_ready(self):
         self.state = READY
         self.action = None
         self._code = ""
         self._challenge = None
-        self._diag_check = False
-        self._disarm()
-        self._show(screens.ready())
+        self._timer.stop()
+        self._show(screens.ready(self.note))
+
+    def refresh(self):
+        """The note changed: show it now if the ready screen is up."""
+        if self.state == READY:
+            self._show(screens.ready(self.note))
 
     def _begin(self, action, now_ms):
         self.action = action
         if self._wifi_ok is not None and not self._wifi_ok():
-            self._message(screens.wifi_down(), READY)
+            self._offline(now_ms)
             return
         self.state = SENDING
-        self._disarm()
+        self._timer.stop()
         self._show(screens.sending(action))
+        self._user_job("request", self._request_ms, [("action", action)])
 
     def _to_entry(self, now_ms):
         self.state = ENTRY
         self._code = ""
         self._show(screens.entry(self.action, 0, self.digits))
-        self._arm(self._idle_ms, now_ms)
+        self._timer.start(now_ms, self._idle_ms)
 
     def _entry_key(self, k, now_ms):
         if k == "C":
             self._to_ready()
             return
+        n = OFFLINE_DIGITS if self.state == OFFLINE else self.digits
         if k in DIGIT_KEYS:
-            if len(self._code) < self.digits:
+            if len(self._code) < n:
                 self._code += k
         elif k == "D":
             self._code = self._code[:-1]
         elif k == "#":
             if self._code:
-                self._submit()
+                self._submit(now_ms)
                 return
-        self._arm(self._idle_ms, now_ms)  # any key restarts the idle timeout
-        if len(self._code) >= self.digits:
-            self._submit()
+        self._timer.start(now_ms, self._idle_ms)  # any key restarts the idle timeout
+        if len(self._code) >= n:
+            self._submit(now_ms)
+        elif self.state == OFFLINE:
+            self._show(screens.offline_entry(len(self._code)))
+        else:
+            self._show(screens.entry(self.action, len(self._code), self.digits))
+
+    def _submit(self, now_ms):
+        if self.state == OFFLINE:
+            self._offline_check(now_ms)
             return
-        self._show(screens.entry(self.action, len(self._code), self.digits))
-
-    def _submit(self):
         self.state = VERIFYING
-        self._disarm()
+        self._timer.stop()
         self._show(screens.verifying())
+        self._user_job("verify", self._deadline_ms, [("challenge_id", self._challenge), ("code", self._code)])
+        self._code = ""
 
-    def _message(self, screen, after):
+    def _message(self, screen, after, now_ms):
         self.buzzer.error()
         self.state = MESSAGE
         self._after = after
         self._show(screen)
-        self._arm(self._message_ms)
+        self._timer.start(now_ms, self._message_ms)
+
+    def _show_done(self, screen, now_ms):
+        self.buzzer.action()
+        self.state = DONE
+        self._show(screen)
+        self._timer.start(now_ms, self._done_ms)
 
     def _leave_message(self, now_ms):
         if self.state == MESSAGE and self._after == ENTRY and self._challenge:
@@ -235,7 +391,7 @@ class DoorMachine:
         st = self.state
         if st == SENT:
             self._to_entry(now_ms)
-        elif st == ENTRY:
+        elif st == ENTRY or st == OFFLINE:
             self._to_ready()  # idle: nothing typed for idle_ms
         elif st == MESSAGE or st == DONE:
             self._leave_message(now_ms)
@@ -245,9 +401,32 @@ class DoorMachine:
             else:
                 self._to_ready()
 
-    # --- network steps (blocking, from tick) ---------------------------------------------
-    def _do_request(self):
-        r = self.client.request_code(self.action)
+    def _move(self, action, now_ms):
+        """Drive the servo; True when it moved. The state is kept in flash (rarely written:
+        only when it changes) and the auto-relock timer starts after an unlock."""
+        try:
+            if action == "unlock":
+                self.servo.unlock()
+            else:
+                self.servo.lock()
+            self.door = action + "ed"
+        except Exception as e:
+            self.door = "jammed"
+            self._message(screens.servo_fault(str(e)), READY, now_ms)
+            self._report("change")
+            return False
+        if self.door == "unlocked" and self._relock_ms:
+            self._relock.start(now_ms, self._relock_ms)
+        else:
+            self._relock.stop()
+        try:
+            self.vault.save_door(self.door)
+        except OSError:
+            pass  # a full or failing flash must not keep the door from working
+        return True
+
+    # --- results of user calls -------------------------------------------------------------
+    def _requested(self, r, now_ms):
         self.last_result = r
         if r.kind == _c.OK or r.kind == _c.PARTIAL:
             self._challenge = r.data["challenge_id"]
@@ -256,56 +435,27 @@ class DoorMachine:
             self.state = SENT
             self.buzzer.success()
             self._show(screens.sent(r.kind == _c.PARTIAL))
-            self._arm(self._sent_ms)
+            self._timer.start(now_ms, self._sent_ms)
+        elif r.kind == _c.UNREACHABLE:
+            self._offline(now_ms)
         else:
-            self._fail(r, False)
+            self._fail(r, False, now_ms)
 
-    def _do_verify(self):
-        code = self._code
-        self._code = ""
-        r = self.client.verify(self._challenge, code)
-        code = None
+    def _verified(self, r, now_ms):
         self.last_result = r
         if r.kind != _c.OK:
-            self._fail(r, True)
+            self._fail(r, True, now_ms)
             return
         action = self.action
-        if r.data.get("action") != action:
-            # signed, but not what we asked for: do nothing
-            self._message(screens.bad_reply(), READY)
+        if r.data.get("action") != action:  # signed, but not what we asked for
+            self._message(screens.bad_reply(), READY, now_ms)
             return
         self._challenge = None
-        try:
-            if action == "unlock":
-                self.servo.unlock()
-                self.door = "unlocked"
-            else:
-                self.servo.lock()
-                self.door = "locked"
-        except Exception as e:
-            self.door = "jammed"
-            self._message(screens.servo_fault(str(e)), READY)
-            self._report()
-            return
-        self.buzzer.action()
-        self.state = DONE
-        self._show(screens.done(action))
-        self._arm(self._done_ms)
-        self._report()
+        if self._move(action, now_ms):
+            self._show_done(screens.done(action), now_ms)
+            self._report("change")
 
-    def _report(self):
-        extra = None
-        if self._status_extra is not None:
-            try:
-                extra = self._status_extra()
-            except Exception:
-                extra = None
-        try:
-            self.last_report = self.client.report_state(self.door, extra)
-        except Exception as e:  # never let a report break the door
-            self.last_report = _c.Result(_c.ERROR, message=str(e))
-
-    def _fail(self, r, verifying):
+    def _fail(self, r, verifying, now_ms):
         kind = r.kind
         after = READY
         if kind == _c.UNREACHABLE:
@@ -320,7 +470,7 @@ class DoorMachine:
             screen = screens.wrong_code(left)
             if left is not None and left > 0 and self._challenge:
                 after = ENTRY
-        elif kind == _c.EXPIRED:
+        elif kind == _c.EXPIRED or (verifying and r.error == "unknown_challenge"):
             screen = screens.expired()
         elif kind == _c.LOCKED_OUT:
             screen = screens.locked_out(None if r.error == "hard_lockout" else r.retry_after)
@@ -328,17 +478,49 @@ class DoorMachine:
             screen = screens.rate_limited(r.retry_after)
         elif r.status == 503:
             screen = screens.server_busy()
-        elif verifying and r.error == "unknown_challenge":
-            screen = screens.expired()
         elif verifying:
             screen = screens.server_error(r.message or ("HTTP " + str(r.status)))
         else:
             screen = screens.send_failed(r.message or ("HTTP " + str(r.status)))
         if after == READY:
             self._challenge = None
-        self._message(screen, after)
+        self._message(screen, after, now_ms)
 
-    # --- diagnostics (key A) -----------------------------------------------------------------
+    # --- offline (the backend cannot be reached) -------------------------------------------
+    def _offline(self, now_ms):
+        if self.action == "lock":  # locking needs no code
+            if self._move("lock", now_ms):
+                self._show_done(screens.offline_done("lock"), now_ms)
+                self._report("offline")
+            return
+        v = self.vault
+        if not v.creds:
+            self._message(screens.unreachable(), READY, now_ms)
+        elif not self.clock.synced:
+            self._message(screens.offline_unavailable("Clock not set"), READY, now_ms)
+        else:
+            wait = (self._wait.left(now_ms) + 999) // 1000
+            if wait:
+                self._message(screens.offline_wait(wait), READY, now_ms)
+                return
+            self.state = OFFLINE
+            self._code = ""
+            self._show(screens.offline_entry(0))
+            self._timer.start(now_ms, self._idle_ms)
+
+    def _offline_check(self, now_ms):
+        code = self._code
+        self._code = ""
+        if self.vault.check(code, self.clock.now()) is None:
+            wait = self.vault.wait_left()
+            self._wait.start(now_ms, wait * 1000)
+            self._message(screens.offline_wrong(wait), READY, now_ms)
+            return
+        if self._move("unlock", now_ms):
+            self._show_done(screens.offline_done("unlock"), now_ms)
+            self._report("offline")
+
+    # --- diagnostics (key A): network info, then a signed state report -----------------------
     def _diag(self, page, now_ms):
         self.state = DIAG
         self._diag_page = page
@@ -351,19 +533,14 @@ class DoorMachine:
                     info = None
             self._diag_info = info if isinstance(info, dict) else {}
             self._show(screens.diag_net(self._diag_info.get("ip"), self._diag_info.get("rssi")))
-            self._arm(self._diag_ms, now_ms)
+            self._timer.start(now_ms, self._diag_ms)
         else:
             self._show(screens.diag_server(self._diag_info.get("gateway"), None))
-            self._disarm()
-            self._diag_check = True
+            self._timer.stop()
+            self._user_job("state", self._deadline_ms)
 
-    def _diag_server(self):
-        self._diag_check = False
-        server = self._diag_info.get("server")
-        if server is None:
-            try:
-                server = bool(self.client.sync_time())  # GET /api/v1/time; resyncs too
-            except Exception:
-                server = False
-        self._show(screens.diag_server(self._diag_info.get("gateway"), server))
-        self._arm(self._diag_ms)
+    def _diag_result(self, r, now_ms):
+        ok = r.kind == _c.OK
+        codes = len(self.vault.creds) if ok else None
+        self._show(screens.diag_server(self._diag_info.get("gateway"), ok, codes))
+        self._timer.start(now_ms, self._diag_ms)

@@ -1,41 +1,58 @@
-# Piezo buzzer tones on a PWM pin. The tone table (doorlogic.tones) is plain data so the
+# Piezo buzzer tones on a PWM pin, without blocking: play(name) starts a sequence and
+# tick(now_ms), called every loop pass, steps through it, so the keypad and the network
+# keep running while it sounds. The tone table (doorlogic.tones) is plain data, so the
 # web simulator's virtual buzzer plays exactly the same sequences.
 try:
     from micropython import const
 except ImportError:
     const = lambda x: x
 
-try:
-    from time import sleep_ms as _sleep_ms
-except ImportError:
-
-    def _sleep_ms(ms):
-        pass
-
-
-from doorlogic.tones import TONES  # noqa: F401 (drivers.buzzer.TONES stays)
+from doorlogic.ticks import diff
+from doorlogic.tones import TONES
 
 DUTY_ON = const(32768)  # 50 % square wave: loudest for a piezo
 
 
 class Buzzer:
-    def __init__(self, pwm, sleep_ms=None, duty_u16=DUTY_ON):
+    def __init__(self, pwm, duty_u16=DUTY_ON):
         self._pwm = pwm
-        self._sleep_ms = sleep_ms or _sleep_ms
         self._duty = duty_u16
+        self._seq = ()
+        self._i = 0
+        self._at = None  # ticks when the current note started (None: at the next tick)
         pwm.duty_u16(0)
 
+    @property
+    def busy(self):
+        return self._i < len(self._seq)
+
     def play(self, seq):
-        """Blocking: plays (freq, ms) pairs, silent afterwards."""
-        pwm = self._pwm
-        for freq, ms in seq:
-            if freq:
-                pwm.freq(freq)
-                pwm.duty_u16(self._duty)
-            else:
-                pwm.duty_u16(0)  # silence via duty: freq(0) is invalid on the ESP32
-            self._sleep_ms(ms)
-        pwm.duty_u16(0)
+        """Starts (freq, ms) pairs now, replacing what was playing."""
+        self._seq = seq
+        self._i = 0
+        self._at = None
+        self._note()
+
+    def _note(self):
+        if self._i >= len(self._seq):
+            self._pwm.duty_u16(0)
+            return
+        freq = self._seq[self._i][0]
+        if freq:
+            self._pwm.freq(freq)
+            self._pwm.duty_u16(self._duty)
+        else:
+            self._pwm.duty_u16(0)  # silence via duty: freq(0) is invalid on the ESP32
+
+    def tick(self, now_ms):
+        while self._i < len(self._seq):
+            if self._at is None:
+                self._at = now_ms
+            if diff(now_ms, self._at) < self._seq[self._i][1]:
+                return
+            self._at = now_ms
+            self._i += 1
+            self._note()
 
     def tone(self, name):
         self.play(TONES[name])
@@ -56,4 +73,5 @@ class Buzzer:
         self.play(TONES["action"])
 
     def off(self):
+        self._seq = ()
         self._pwm.duty_u16(0)

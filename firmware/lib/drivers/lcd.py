@@ -21,7 +21,6 @@ ENTRY_MODE = const(0x06)  # increment, no display shift
 DISPLAY_OFF = const(0x08)
 DISPLAY_ON = const(0x0C)  # display on, cursor off, blink off
 FUNCTION_4BIT_2LINE = const(0x28)
-SET_CGRAM = const(0x40)
 SET_DDRAM = const(0x80)
 _ROW_OFFSETS = (0x00, 0x40, 0x14, 0x54)
 
@@ -69,14 +68,6 @@ class LCD:
         self.y = 0
         self._invalidate()
 
-    def home(self):
-        self.command(HOME)
-        self.x = 0
-        self.y = 0
-
-    def backlight(self, on):
-        self._t.backlight(on)
-
     def move_to(self, x, y):
         self.x = x
         self.y = y
@@ -85,22 +76,6 @@ class LCD:
     def _putc(self, code):
         self._t.write_byte(code, True)
         self._sleep_us(40)
-
-    def putchar(self, ch):
-        """One character at the cursor; newline and line wrap move to the next line."""
-        if ch == "\n":
-            self.move_to(0, (self.y + 1) % self.rows)
-            return
-        if self.x >= self.cols:
-            self.move_to(0, (self.y + 1) % self.rows)
-        c = ord(ch)
-        self._putc(c if c < 0x80 else 0x3F)  # outside ASCII the ROM differs: show "?"
-        self.x += 1
-        self._invalidate()
-
-    def putstr(self, text):
-        for ch in text:
-            self.putchar(ch)
 
     def show(self, line0, line1=""):
         """Both lines, each padded/cut to the width. Lines equal to the last show() are
@@ -119,15 +94,6 @@ class LCD:
             self._putc(c if c < 0x80 else 0x3F)
         self.x = self.cols
         self._shown[y] = text
-
-    def custom_char(self, location, charmap):
-        """Define character code location (0-7) from 8 row bytes (5 low bits used)."""
-        location &= 0x07
-        self.command(SET_CGRAM | (location << 3))
-        for i in range(8):
-            self._putc(charmap[i])
-        self.move_to(self.x, self.y)  # back to DDRAM
-        self._invalidate()  # a shown line may contain the redefined code
 
     def _invalidate(self):
         for i in range(self.rows):

@@ -1,20 +1,33 @@
-# Hobby servo on a 50 Hz PWM: 500-2400 us pulse = 0-180 degrees; lock 90, unlock 0.
+# Hobby servo on a 50 Hz PWM: 500-2400 us pulse = 0-180 degrees. After each move the pulses
+# stop (release) once the horn has had time to get there: a servo held against a stalled
+# bolt draws 0.3-0.7 A, hums, heats and can brown out the 5 V rail. The release is not a
+# sleep: tick(now_ms) is called from the loop and does it when the time has come.
 # Takes a machine.PWM-like object; prefers duty_ns (exact) and falls back to duty_u16.
 try:
     from micropython import const
 except ImportError:
     const = lambda x: x
 
+from doorlogic.ticks import Timer
+
 FREQ_HZ = const(50)
 MIN_US = const(500)
 MAX_US = const(2400)
 LOCK_ANGLE = const(90)
 UNLOCK_ANGLE = const(0)
+RELEASE_MS = const(700)
 
 
 class Servo:
     def __init__(
-        self, pwm, min_us=MIN_US, max_us=MAX_US, freq=FREQ_HZ, lock_angle=LOCK_ANGLE, unlock_angle=UNLOCK_ANGLE
+        self,
+        pwm,
+        min_us=MIN_US,
+        max_us=MAX_US,
+        freq=FREQ_HZ,
+        lock_angle=LOCK_ANGLE,
+        unlock_angle=UNLOCK_ANGLE,
+        release_ms=RELEASE_MS,
     ):
         self._pwm = pwm
         self._min = min_us
@@ -23,22 +36,31 @@ class Servo:
         self._ns = hasattr(pwm, "duty_ns")
         self.lock_angle = lock_angle
         self.unlock_angle = unlock_angle
+        self.release_ms = release_ms
         self.angle = None  # unknown until the first move
+        self.powered = False  # pulses are going out
+        self._release = Timer()
+        self._moved = False  # moved since the last tick: the release timer starts there
         pwm.freq(freq)
+        self._duty(0)
 
     def pulse_us(self, deg):
         deg = min(max(int(deg), 0), 180)
         return self._min + ((self._max - self._min) * deg + 90) // 180
 
-    def move(self, deg):
-        deg = min(max(int(deg), 0), 180)
-        us = self.pulse_us(deg)
+    def _duty(self, us):
         if self._ns:
             self._pwm.duty_ns(us * 1000)
         else:
             p = self._period_us
             self._pwm.duty_u16((65535 * us + p // 2) // p)
+
+    def move(self, deg):
+        deg = min(max(int(deg), 0), 180)
+        self._duty(self.pulse_us(deg))
         self.angle = deg
+        self.powered = True
+        self._moved = True
 
     def lock(self):
         self.move(self.lock_angle)
@@ -46,9 +68,18 @@ class Servo:
     def unlock(self):
         self.move(self.unlock_angle)
 
+    def tick(self, now_ms):
+        """Call every loop pass: releases release_ms after the last move (never when
+        release_ms is 0 or None: a servo that must hold against a spring)."""
+        if self._moved:
+            self._moved = False
+            if self.release_ms:
+                self._release.start(now_ms, self.release_ms)
+        if self._release.due(now_ms):
+            self._release.stop()
+            self.release()
+
     def release(self):
-        """Stop the pulses (servo goes limp, no jitter or hum); angle is kept as last set."""
-        if self._ns:
-            self._pwm.duty_ns(0)
-        else:
-            self._pwm.duty_u16(0)
+        """Stop the pulses (the servo goes limp, no hum); angle is kept as last set."""
+        self._duty(0)
+        self.powered = False

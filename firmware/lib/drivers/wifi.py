@@ -1,35 +1,97 @@
-# Station-mode Wi-Fi helpers over a network.WLAN-like object passed in by main.py.
-try:
-    from time import sleep_ms as _sleep_ms
-    from time import ticks_diff
-    from time import ticks_ms as _ticks_ms
-except ImportError:  # CPython: the caller injects time
-    _ticks_ms = None
-    _sleep_ms = None
+# Station-mode Wi-Fi, supervised without blocking. The ESP32 driver reconnects by itself
+# after a drop, and calling wlan.connect() while it does raises "OSError: Wifi Internal
+# Error": so connect() is called only when the link is neither up nor connecting, at most
+# every retry_ms, and every OSError is caught and kept as a short reason for the LCD
+# ("Wrong Wi-Fi pass", "No access point", ...). poll(now_ms) is called from the loop.
+from doorlogic.ticks import Timer
 
-    def ticks_diff(a, b):
-        return a - b
+# network.STAT_* names -> what the LCD says (values differ per port, so looked up by name)
+REASONS = (
+    ("STAT_WRONG_PASSWORD", "Wrong Wi-Fi pass"),
+    ("STAT_NO_AP_FOUND", "No access point"),
+    ("STAT_HANDSHAKE_TIMEOUT", "Wi-Fi handshake"),
+    ("STAT_BEACON_TIMEOUT", "AP signal lost"),
+    ("STAT_ASSOC_FAIL", "AP refused us"),
+    ("STAT_CONNECT_FAIL", "Wi-Fi failed"),
+)
 
 
-def connect(wlan, ssid, password, timeout_ms=15000, now_ms=None, sleep_ms=None, poll_ms=100):
-    """Connect and wait up to timeout_ms. True when connected; False on timeout (the
-    attempt is then abandoned so the radio does not keep retrying in the background)."""
-    now_ms = now_ms or _ticks_ms
-    sleep_ms = sleep_ms or _sleep_ms
-    wlan.active(True)
-    if wlan.isconnected():
-        return True
-    wlan.connect(ssid, password)
-    start = now_ms()
-    while not wlan.isconnected():
-        if ticks_diff(now_ms(), start) >= timeout_ms:
-            try:
-                wlan.disconnect()
-            except Exception:
-                pass
+class WifiLink:
+    def __init__(self, wlan, network, ssid, password, retry_ms=30000, connect_ms=20000, log=print):
+        self.wlan = wlan
+        self._ssid = ssid
+        self._password = password
+        self._retry_ms = retry_ms
+        self._connect_ms = connect_ms
+        self._log = log
+        self._connecting = getattr(network, "STAT_CONNECTING", None)
+        self._reasons = {}
+        for name, text in REASONS:
+            v = getattr(network, name, None)
+            if v is not None:
+                self._reasons[v] = text
+        self._next = Timer()  # the next connect() attempt
+        self._give_up = Timer()  # an attempt that takes too long is abandoned
+        self.reason = None  # why we are not connected, for the LCD; None when up
+        self.up = False
+        self.attempts = 0
+        self.changed = False  # up changed at the last poll
+
+    def _status(self):
+        try:
+            return self.wlan.status()
+        except OSError:
+            return None
+
+    def poll(self, now_ms):
+        was = self.up
+        try:
+            self.up = bool(self.wlan.isconnected())
+        except OSError:
+            self.up = False
+        self.changed = self.up != was
+        if self.up:
+            self.reason = None
+            self._give_up.stop()
+            self._next.stop()
+            return True
+        st = self._status()
+        why = self._reasons.get(st)
+        if why is not None:
+            self.reason = why
+        if st == self._connecting and self._connecting is not None:
+            if self._give_up.due(now_ms):  # stuck: stop the driver's own retries, start over
+                self._give_up.stop()
+                self._disconnect()
+                self.reason = self.reason or "Wi-Fi timeout"
             return False
-        sleep_ms(poll_ms)
-    return True
+        if self._next.at is not None and not self._next.due(now_ms):
+            return False
+        self._next.start(now_ms, self._retry_ms)
+        self._connect(now_ms)
+        return False
+
+    def _disconnect(self):
+        try:
+            self.wlan.disconnect()
+        except OSError:
+            pass
+
+    def _connect(self, now_ms):
+        self.attempts += 1
+        try:
+            self.wlan.active(True)
+            self._disconnect()  # stops the driver's own reconnect loop, so connect() is safe
+            self.wlan.connect(self._ssid, self._password)
+            self._give_up.start(now_ms, self._connect_ms)
+        except OSError as e:
+            self.reason = _short(e)
+            self._log("wifi:", e)
+
+
+def _short(e):
+    a = getattr(e, "args", ())
+    return ("Wi-Fi " + str(a[-1] if a else e))[:16]
 
 
 def info(wlan):

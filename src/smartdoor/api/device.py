@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from doorlogic.client import PATH_OFFLINE_USES, PATH_REQUEST, PATH_STATE, PATH_TIME, PATH_VERIFY
+from doorlogic.client import PATH_REQUEST, PATH_STATE, PATH_USES, PATH_VERIFY
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
 from smartdoor.api.json_body import INT64_MAX, MAX_UNIX_TIME, parse_json_body
@@ -27,6 +27,7 @@ from smartdoor.otp.verify import verify_code
 from smartdoor.signing.authenticate import Authenticated, authenticate
 
 router = APIRouter(tags=["device"])
+PATH_TIME = "/api/v1/time"  # diagnostics only: the door itself never asks it
 
 
 class _Body(BaseModel):
@@ -248,7 +249,7 @@ async def report_state(device: Device, services: ServicesDep, request: Request, 
     )
 
 
-@router.post(PATH_OFFLINE_USES, summary="Offline code uses, uploaded when the door is back online",
+@router.post(PATH_USES, summary="Offline code uses, uploaded when the door is back online",
              openapi_extra=_signed_body(OfflineUses))  # fmt: skip
 async def offline_uses(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
     async def handle() -> tuple[int, dict]:

@@ -9,7 +9,7 @@ import threading
 
 from smartdoor.simulator.device import KEYS, DeviceThread, SimulatedDevice
 
-HELP = "keys: 0-9 * # A B C D (several per line are fine), Enter sends; q quits"
+HELP = "keys: 0-9 * # A B C D (several per line are fine), Enter sends; net off / net on; q quits"
 
 
 def render(lines: tuple[str, str], angle: int | None = None, state: str = "") -> str:
@@ -56,6 +56,10 @@ def run_simulator(url: str, door_id: str, secret_hex: str, *, stdin=None, out=No
             line = line.strip()
             if line.lower() in ("q", "quit", "exit"):
                 break
+            if line.lower() in ("net off", "net on"):  # the network switch, as on the demo page
+                device.set_network(line.lower() == "net on")
+                print(f"  (network {'online' if device.network_up else 'offline'})", file=out, flush=True)
+                continue
             for ch in line.upper():
                 if ch in KEYS:
                     thread.press(ch)  # queued in order; the device thread feeds them

@@ -7,16 +7,18 @@ import urllib.error
 import urllib.request
 
 
-def http_transport(timeout_s: float = 10.0):
-    """DoorClient transport over real HTTP (urllib). Returns (status, lower-case headers, body)
+def http_transport(timeout_s: float = 20.0):
+    """The device's blocking transport over real HTTP (urllib), bounded by the call's
+    remaining deadline (timeout_ms) when given. Returns (status, lower-case headers, body)
     for every reply, 4xx/5xx included; raises OSError when the server cannot be reached.
     Environment proxies are ignored: the door talks to its backend directly."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def transport(method: str, url: str, headers: dict, body: bytes | None):
+    def transport(method: str, url: str, headers: dict, body: bytes | None, timeout_ms: int | None = None):
         request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
         try:
-            with opener.open(request, timeout=timeout_s) as response:
+            limit = timeout_s if timeout_ms is None else max(0.1, min(timeout_s, timeout_ms / 1000))
+            with opener.open(request, timeout=limit) as response:
                 return response.status, _lower(response.headers), response.read()
         except urllib.error.HTTPError as reply:  # a reply, just not 2xx
             try:

@@ -21,7 +21,7 @@ from smartdoor.simulator.device import KEYS, DeviceThread
 from smartdoor.web.same_origin import SameOrigin
 
 HERE = Path(__file__).resolve().parent
-STATIC = {"simulator.js": "text/javascript", "style.css": "text/css"}
+STATIC = {"simulator.js": "text/javascript", "network.js": "text/javascript", "style.css": "text/css"}
 KEYPAD_ROWS = ("123A", "456B", "789C", "*0#D")
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -130,6 +130,25 @@ def build_router(
                 headers={"Retry-After": "1"},
             )
         return {"status": "ok", "key": key}
+
+    @router.post("/simulator/network")
+    async def simulator_network(request: Request):
+        """The demo's network switch: {"online": false} makes every call of the simulated
+        door fail as if the backend were unreachable (try the offline codes)."""
+        if (refused := same_origin.refusal(request)) is not None:
+            return refused
+        try:
+            payload = parse_json_body(await request.body())
+        except BadRequest:
+            payload = None
+        online = payload.get("online") if isinstance(payload, dict) else None
+        if not isinstance(online, bool):
+            return JSONResponse(
+                {"status": "error", "error": "invalid_input", "message": "online must be true or false"},
+                status_code=422,
+            )
+        running().device.set_network(online)
+        return {"status": "ok", "network": "online" if online else "offline"}
 
     @router.get("/simulator/static/{name}")
     async def simulator_static(name: str):

@@ -22,6 +22,7 @@ HEAP_BUDGET_ALL = 64 * 1024  # every module under firmware/lib (the brief's 40 K
 HEAP_BUDGET_RUNTIME = 60 * 1024  # what the running door keeps (board.py and its imports)
 SOAK_SETTLED = 3600  # cycles after which the heap must stay flat
 SOAK_SETTLE_BYTES = 8 * 1024
+SOAK_JITTER_BYTES = 512
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent
@@ -141,7 +142,9 @@ def test_soak_10000_request_cycles_heap_does_not_grow():
     assert "SOAK_CYCLES 10000" in r.stdout and samples[-1][0] == 10000
     settled = [b for c, b in samples if c >= SOAK_SETTLED]
     print("soak heap after gc.collect():", samples)
-    # the first cycles fill bounded structures (interpreter caches, dict tables); after
-    # that, not one byte more over the remaining cycles
-    assert max(settled) == settled[0], settled
+    # the first cycles fill bounded structures (interpreter caches, dict tables); after that
+    # the heap stays flat. The collector is conservative (a stale word that looks like a
+    # pointer keeps one block alive), so a few blocks of jitter are allowed: a leak of even
+    # one 16-byte block per request would add ~100 KiB over the settled cycles.
+    assert max(settled) - settled[0] <= SOAK_JITTER_BYTES, settled
     assert settled[0] - samples[0][1] <= SOAK_SETTLE_BYTES, samples

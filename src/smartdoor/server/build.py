@@ -19,7 +19,7 @@ from collections.abc import Callable
 import uvicorn
 
 from smartdoor.server.admission import ConnectionLimits
-from smartdoor.server.protocol import ConnectionGuard, GuardedH11Protocol
+from smartdoor.server.protocol import MAX_LINGERING, ConnectionGuard, GuardedH11Protocol
 from smartdoor.settings import Settings
 
 log = logging.getLogger("uvicorn.error")
@@ -67,7 +67,7 @@ def make_room_for(max_connections: int) -> None:
     limit, accept() fails and every new client is turned away, the very outage the cap is there
     to prevent. Debian's default soft limit (1024) fits the default cap already."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = max_connections + DESCRIPTOR_RESERVE
+    needed = max_connections + MAX_LINGERING + DESCRIPTOR_RESERVE
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
     if hard != resource.RLIM_INFINITY and hard < needed:

@@ -27,8 +27,10 @@ log = logging.getLogger("uvicorn.error")
 
 HEADER, BODY = "header", "body"
 # how long a refused connection stays open after its 503, so the client reads the reply instead
-# of a reset (closing a socket with unread input makes the kernel send RST)
+# of a reset (closing a socket with unread input makes the kernel send RST); at most this many at
+# once, since each holds a file descriptor: in a flood the rest are closed at once
 REFUSAL_LINGER_SECONDS = 1.0
+MAX_LINGERING = 64
 NOTICE_INTERVAL_SECONDS = 10.0
 
 
@@ -74,6 +76,7 @@ class ConnectionGuard:
         self.limits = limits
         self.ledger = ConnectionLedger(max_connections=limits.max_connections, max_per_client=limits.max_per_client)
         self.notices = Notices()
+        self.lingering = 0  # refused connections still open
         self.timeouts = {HEADER: limits.header_timeout, BODY: limits.body_timeout}
         self.timeout_replies = {
             phase: error_reply(408, "request_timeout", f"request {phase} not complete within {seconds:g} s")
@@ -102,6 +105,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._client_key: str | None = None  # set while the connection counts in the ledger
         self._refused = False
+        self._lingering = False
         self._phase: str | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -117,6 +121,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        if self._lingering:
+            self.guard.lingering -= 1
+            self._lingering = False
         if self._client_key is not None:
             self.guard.ledger.release(self._client_key)
             self._client_key = None
@@ -201,6 +208,10 @@ class GuardedH11Protocol(H11Protocol):
             now=self.loop.time(),
         )
         self.transport.write(self.guard.refusals[refusal])
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
+        if self.guard.lingering >= MAX_LINGERING or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.guard.lingering += 1
+        self._lingering = True
         self._deadline = self.loop.call_later(REFUSAL_LINGER_SECONDS, self.transport.close)

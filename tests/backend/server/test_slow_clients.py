@@ -139,8 +139,10 @@ async def add_door(server: ServerProcess) -> tuple[str, str]:
 
 @contextlib.asynccontextmanager
 async def door_client(server: ServerProcess, door_id: str, secret: str, address: str = DOOR_ADDRESS):
-    """A door on its own loopback address: httpx over a real socket, signing like the firmware."""
-    transport = httpx.AsyncHTTPTransport(local_address=address)
+    """A door on its own loopback address: httpx over a real socket, signing like the firmware, a
+    new connection for each request as the firmware makes (no race with a server closing an idle
+    kept-alive one)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address, limits=httpx.Limits(max_keepalive_connections=0))
     async with httpx.AsyncClient(transport=transport, base_url=server.url, timeout=10) as http:
         yield SignedDevice(http, door_id, secret, SystemClock())
 

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, Response
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response
 
 from smartdoor.errors import (
     AlreadyExists,

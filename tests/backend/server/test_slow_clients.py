@@ -28,6 +28,8 @@ from smartdoor.doors.service import create_door
 from smartdoor.store.database import connect
 from tests.conftest import TEST_SECRET_KEY, SignedDevice, code_in
 
+pytestmark = pytest.mark.subprocess
+
 HOST = "127.0.0.1"
 DOOR_ADDRESS = "127.0.0.2"  # the door's own address: attackers' connections come from others
 VERIFY_PATH = "/api/v1/otp/verify"

@@ -2,7 +2,8 @@
 """Smart Door benchmark. A script, not a test: `.venv/bin/python bench/run.py`.
 
 One run starts the embedded database (or uses MONGO_URL), an SMTP sink and the real server
-(uvicorn, one worker, log level warning, in a separate process, on loopback), then measures:
+(uvicorn as `smartdoor serve` builds it, one worker, log level warning, in a separate process,
+on loopback), then measures:
   1. the ceiling: a trivial route's req/s on the same server at 50 connections;
   2. signed verify req/s and p50/p99 latency with 50 doors verifying at once;
   3. 429 rejections req/s while a door is locked out (fresh nonce each), against the ceiling;
@@ -543,21 +544,7 @@ def machine() -> dict:
 def start_server(env: dict, port: int, workdir: Path) -> subprocess.Popen:
     logfile = open(workdir / "server.log", "wb")  # noqa: SIM115 (the child writes it; closed after Popen)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "--app-dir",
-            str(BENCH_DIR),
-            "app:make_app",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, str(BENCH_DIR / "app.py"), "--host", HOST, "--port", str(port)],
         env=env,
         cwd=workdir,
         stdout=logfile,

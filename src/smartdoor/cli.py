@@ -62,14 +62,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
     """Run the backend."""
-    import uvicorn
-
     from smartdoor.main import create_app
+    from smartdoor.server import build_server, run_server
 
     settings = load_settings()
     if warning := exposed_env_file():
         logging.getLogger("smartdoor").warning(warning)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    run_server(build_server(create_app(settings), settings, host=host, port=port, log_level="info"))
 
 
 @app.command()

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(300, ge=30, le=3600)
     max_body_bytes: int = 16 * 1024
 
+    # slow and many clients, enforced by the server layer (smartdoor.server): a request's header
+    # must be complete this long after the connection opened (or the previous reply was sent),
+    # its body this long after the header's end; connections beyond the caps are refused
+    header_timeout_seconds: float = Field(10, gt=0, le=300)
+    body_timeout_seconds: float = Field(30, gt=0, le=600)
+    max_connections: int = Field(512, ge=1)
+    max_connections_per_client: int = Field(64, ge=1)
+
     cors_origins: str = ""  # comma-separated; empty = CORS off
     audit_retention_days: int = Field(730, ge=1)  # older audit events are purged (TTL index)
     db_timeout_ms: int = 2000

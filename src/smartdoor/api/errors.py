@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from smartdoor.errors import (
     AlreadyExists,
@@ -102,6 +103,13 @@ def install(app: FastAPI) -> None:
         payload = {"status": "error", "error": "http_error", "message": str(exc.detail)}
         signer = getattr(request.state, "authenticated", None)
         return json_reply(exc.status_code, payload, signer=signer)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect):
+        # the client left (or the server closed it at its body deadline) before its body was
+        # complete: nobody to answer (this reply is never sent), and nothing went wrong here
+        # (no 500, no traceback in the log)
+        return Response(status_code=499)
 
     for db_error in (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure):
 

@@ -22,6 +22,7 @@ from smartdoor.doors import service as doors
 from smartdoor.errors import AlreadyExists
 from smartdoor.mail.sink import MailSink, start_sink
 from smartdoor.main import create_app
+from smartdoor.server import build_server
 from smartdoor.settings import Settings, UnsafeSettings
 from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.store.database import Database
@@ -181,7 +182,9 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, data_dir: Path = DEFAULT
             raise SystemExit(2) from None
         demo = Demo(settings, sink, host, port)
         app = demo.build_app()
-        server = DemoServer(uvicorn.Config(app, host=host, port=port, log_level="warning"), demo)
+        server = build_server(
+            app, settings, host=host, port=port, log_level="warning", server_factory=lambda c: DemoServer(c, demo)
+        )
         demo.server = server
         server.run()
     finally:

@@ -1,6 +1,6 @@
 # 4x4 matrix keypad scanner with debounce and release detection.
 #
-# Wiring convention (as the seed): rows are outputs idling high, columns are inputs with
+# Wiring convention (as the original Arduino sketch): rows are outputs idling high, columns are inputs with
 # pull-ups. A scan drives one row low at a time; a pressed key pulls its column low.
 # The caller configures the pins, e.g.
 #   rows = [Pin(n, Pin.OUT, value=1) for n in (14, 27, 26, 25)]

@@ -38,8 +38,22 @@ def test_all_drivers_present():
     assert {"keypad", "lcd", "pcf8574", "servo", "buzzer", "wifi", "display", "http", "inputs", "sntp"} <= names
 
 
-def test_const_fallback_on_cpython():
-    # on CPython micropython.const does not exist; the drivers' fallback must be in use
+def test_const_comes_from_micropython_when_there_and_the_fallback_changes_nothing(monkeypatch):
+    import importlib
+    import sys
+    import types
+
     from drivers import servo
 
-    assert servo.FREQ_HZ == 50 and servo.MIN_US == 500 and servo.MAX_US == 2400
+    # on MicroPython the constants go through micropython.const (folded at compile time)
+    folded = []
+    fake = types.ModuleType("micropython")
+    fake.const = lambda value: folded.append(value) or value
+    monkeypatch.setitem(sys.modules, "micropython", fake)
+    importlib.reload(servo)
+    assert {50, 500, 2400} <= set(folded)
+    # on CPython there is no micropython module: the fallback returns its argument unchanged
+    monkeypatch.delitem(sys.modules, "micropython")
+    importlib.reload(servo)
+    assert servo.const(12345) == 12345 and servo.const is not fake.const
+    assert (servo.FREQ_HZ, servo.MIN_US, servo.MAX_US) == (50, 500, 2400)

@@ -28,6 +28,14 @@ class Database:
         return self.db["nonces"]
 
     @property
+    def people(self) -> AsyncCollection:
+        return self.db["people"]
+
+    @property
+    def grants(self) -> AsyncCollection:
+        return self.db["grants"]
+
+    @property
     def offline_uses(self) -> AsyncCollection:
         return self.db["offline_uses"]
 
@@ -44,6 +52,10 @@ class Database:
         # create_index is idempotent: safe at every start-up
         await self.doors.create_index([("name", ASCENDING)], unique=True)
         await self.doors.create_index([("pending.expires_at", ASCENDING)])  # the expiry sweeper
+        await self.people.create_index([("email", ASCENDING)], unique=True)
+        await self.people.create_index([("keypad", ASCENDING)], unique=True)
+        await self.grants.create_index([("person", ASCENDING), ("door", ASCENDING)])
+        await self.grants.create_index([("door", ASCENDING)])
         # TTL only cleans up; every query checks expiry itself
         await self.nonces.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
         await self.audit.create_index([("door", ASCENDING), ("at", DESCENDING)])

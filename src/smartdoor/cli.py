@@ -26,6 +26,8 @@ door_app = typer.Typer(help="Manage doors.", no_args_is_help=True)
 app.add_typer(door_app, name="door")
 person_app = typer.Typer(help="Manage people: who may ask a door for a code.", no_args_is_help=True)
 app.add_typer(person_app, name="person")
+admin_app = typer.Typer(help="The admin web app's accounts.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 
 
 def load_settings(**overrides) -> Settings:
@@ -347,6 +349,42 @@ def person_remove(person_id: str) -> None:
 
     run_with_db(go)
     typer.echo(f"removed {person_id}")
+
+
+@admin_app.command("create")
+def admin_create(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Their name (default: the e-mail address's local part)")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Where the admin pages are reached (default: ADMIN_URL, else http://localhost:8000)"),
+    ] = None,
+) -> None:
+    """Make an administrator (or give an existing one a new link) and print a one-time set-up
+    link where they set a password and register a passkey."""
+    from smartdoor.admin.setup_links import LINK_LIFETIME, create_link, link_url
+    from smartdoor.people import service as people
+
+    async def go(db, settings):
+        person = await people.find_by_email(db, email)
+        if person is None:
+            person = await people.add_person(
+                db, name=name or email.split("@")[0], email=email, role="admin", now=_now()
+            )
+            await _audited(db, "person_added", person=person["_id"], role="admin")
+        elif person["role"] != "admin" or not person["active"]:
+            raise DomainError(f"{person['email']} is a {person['role']}{'' if person['active'] else ' (disabled)'}: "
+                              "change that in the admin app, or use another address")  # fmt: skip
+        token = await create_link(db, person_id=person["_id"], by="cli", now=_now())
+        await _audited(db, "setup_link_made", person=person["_id"])
+        return person, link_url(url or settings.admin_url or "http://localhost:8000", token)
+
+    person, link = run_with_db(go)
+    hours = int(LINK_LIFETIME.total_seconds() // 3600)
+    typer.echo(
+        f"administrator: {person['name']} <{person['email']}> ({person['_id']})\n"
+        f"Open this link within {hours} hours to set a password and a passkey (it works once):\n{link}"
+    )
 
 
 @app.command()

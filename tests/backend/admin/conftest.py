@@ -17,11 +17,11 @@ async def admin_app(harness):
 
 
 @pytest.fixture
-async def browsers(admin_app):
+async def browsers(harness):
     opened: list[Browser] = []
 
     def make(**kw) -> Browser:
-        b = Browser(admin_app, **kw)
+        b = Browser(harness, **kw)
         opened.append(b)
         return b
 
@@ -32,14 +32,30 @@ async def browsers(admin_app):
 
 
 @pytest.fixture
-async def ada(browsers):
+async def ada(admin_app, browsers):
     b = browsers()
     await b.login("ada@example.com")
     return b
 
 
 @pytest.fixture
-async def max_(browsers):
+async def max_(admin_app, browsers):
     b = browsers()
     await b.login("max@example.com")
     return b
+
+
+@pytest.fixture
+async def browsers_at_localhost(harness):
+    """Browsers at http://localhost: the one plain-http origin where passkeys work."""
+    opened: list[Browser] = []
+
+    def make(**kw) -> Browser:
+        b = Browser(harness, base_url="http://localhost", **kw)
+        opened.append(b)
+        return b
+
+    yield make
+    for b in opened:
+        with contextlib.suppress(Exception):
+            await b.close()

@@ -4,8 +4,8 @@ from each page, forms posted as application/x-www-form-urlencoded."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 from datetime import datetime
+from urllib.parse import urlencode
 
 import httpx
 
@@ -25,7 +25,8 @@ def csrf_of(response: httpx.Response) -> str:
 
 async def add_login_person(db, *, name: str, email: str, role: str = "admin", now: datetime, password=PASSWORD):
     person = await add_person(db, name=name, email=email, role=role, now=now)
-    await db.people.update_one({"_id": person["_id"]}, {"$set": {"password_hash": await passwords.hash_password(password)}})
+    hashed = await passwords.hash_password(password)
+    await db.people.update_one({"_id": person["_id"]}, {"$set": {"password_hash": hashed}})
     return person
 
 

@@ -26,9 +26,12 @@ async def static_file(name: str):
     return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
+ROUTERS = (auth_routes.router, door_routes.router, people_routes.router, audit_routes.router, me_routes.router,
+           static_router)  # fmt: skip
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.admin = AdminState(settings)
-    for module in (auth_routes, door_routes, people_routes, audit_routes, me_routes):
-        app.include_router(module.router)
-    app.include_router(static_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(AdminHeaders, settings=settings)

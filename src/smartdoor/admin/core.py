@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from smartdoor.admin import sessions
 from smartdoor.admin.forms import csrf_token
 from smartdoor.admin.live import StreamSlots
-from smartdoor.admin.web import clear_session_cookie, client_address, session_token
+from smartdoor.admin.web import client_address, session_token
 from smartdoor.api.deps import Services
 from smartdoor.api.errors import error_payload, http_status
 from smartdoor.audit import service as audit
@@ -149,7 +149,6 @@ def error_reply(request: Request, error: DomainError) -> Response:
             response = JSONResponse(error_payload(error), status_code=401)
         else:
             response = page(request, "error.html", status=401, message=error.message, status_code=401)
-        clear_session_cookie(response, request, services(request).settings)
         return response
     status = http_status(error)
     headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) is not None else {}

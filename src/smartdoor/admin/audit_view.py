@@ -157,7 +157,7 @@ async def per_day_chart(db: Database, flt: AuditFilter, *, now: datetime, days: 
     """Events per UTC day and outcome over the filter's range (default: the last `days` days),
     counted by the database, laid out for a server-rendered SVG."""
     start, end = _day_range(flt, now, days)
-    match = replace(flt, since=start, until=end).query()
+    match = replace(flt, since=start).query()  # the end: as asked, else up to the newest event
     pipeline = [
         {"$match": match},
         {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$at"}}, "outcome": "$outcome"},

@@ -41,8 +41,9 @@ def chromium():
 
 
 def admin_create(backend, email: str, name: str, base: str) -> str:
-    env = {**os.environ, "MONGO_URL": backend.settings.mongo_url, "MONGO_DB": backend.settings.mongo_db,
-           "SECRET_KEY": backend.settings.secret_key.get_secret_value(), "DATA_DIR": str(backend.settings.data_dir)}  # fmt: skip
+    s = backend.settings
+    env = {**os.environ, "MONGO_URL": s.mongo_url, "MONGO_DB": s.mongo_db,
+           "SECRET_KEY": s.secret_key.get_secret_value(), "DATA_DIR": str(s.data_dir)}  # fmt: skip
     smartdoor = str(Path(sys.executable).with_name("smartdoor"))
     out = subprocess.run([smartdoor, "admin", "create", email, "--name", name, "--url", base], env=env,
                          capture_output=True, text=True, timeout=60, cwd=backend.settings.data_dir)  # fmt: skip

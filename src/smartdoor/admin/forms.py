@@ -98,6 +98,6 @@ def local_path(target: str | None, default: str = "/admin") -> str:
     if not target or not target.startswith("/admin") or "\\" in target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin"):
+    if parts.scheme or parts.netloc or not (parts.path == "/admin" or parts.path.startswith("/admin/")):
         return default
     return target

@@ -52,15 +52,15 @@ async def test_no_input_makes_a_500(admin_app, ada, browsers, monkeypatch):
                 attempts += [who.post(url, {"name": v, "email": v, "role": v, "keypad": v, "label": v, "code": v,
                                             "password": v, "confirm": v, "current": v, "recipients": v})
                              for v in BAD_VALUES]  # fmt: skip
+                form = {"Content-Type": "application/x-www-form-urlencoded"}
+                as_json = {"Content-Type": "application/json", "X-CSRF-Token": who.csrf}
                 attempts += [
-                    who.http.post(url, content=b"\xff\xfe=\x00", headers={"Content-Type": "application/x-www-form-urlencoded"}),
-                    who.http.post(url, content=b"not json", headers={"Content-Type": "application/json",
-                                                                     "X-CSRF-Token": who.csrf}),
-                    who.http.post(url, content=b"[1,2]", headers={"Content-Type": "application/json", "X-CSRF-Token": who.csrf}),
-                    who.http.post(url, content=b"a=" + b"&a=".join([b"1"] * 500),
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"}),
+                    who.http.post(url, content=b"\xff\xfe=\x00", headers=form),
+                    who.http.post(url, content=b"not json", headers=as_json),
+                    who.http.post(url, content=b"[1,2]", headers=as_json),
+                    who.http.post(url, content=b"a=" + b"&a=".join([b"1"] * 500), headers=form),
                     who.http.post(url, content=b"x" * 20000, headers={"Content-Type": "text/plain"}),
-                ]  # fmt: skip
+                ]
             for attempt in attempts:
                 r = await attempt
                 if r.status_code >= 500:

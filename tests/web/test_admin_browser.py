@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from smartdoor.admin import grants_view
 from smartdoor.audit.service import record
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
@@ -71,6 +72,20 @@ def log_in_with_password(page, base: str, email: str) -> None:
     page.wait_for_url(re.compile(r".*/admin/login/verify$"), timeout=WAIT_MS)
 
 
+def add_weekday_grant(page) -> None:
+    """On a person's page: the form's defaults are Monday to Friday, 09:00-17:00."""
+    page.select_option('select[name="door"]', label="Front door (UTC)")
+    page.click('form[action$="/grants"] button[type="submit"]')
+    page.wait_for_url(re.compile(r".*done=grant_added.*"), timeout=WAIT_MS)
+    grant = page.locator("[data-grant]")
+    assert grant.count() == 1 and "mon-fri 09:00-17:00" in grant.inner_text()
+    assert grant.locator('tr[data-day="Wed"] td.on').count() == 8
+    assert grant.locator('tr[data-day="Sat"] td.on').count() == 0
+    assert fits_the_screen(page)
+    grant.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "admin-person-grants-phone.png"), full_page=True)
+
+
 def test_first_admin_passkey_email_code_people_audit_and_live_feed(backend, chromium):
     base = f"http://localhost:{backend.port}"  # passkeys want a name, and http only for localhost
     door_id, _ = backend.add_door("Front door")
@@ -123,6 +138,9 @@ def test_first_admin_passkey_email_code_people_audit_and_live_feed(backend, chro
     page.click('form[action="/admin/people"] button[type="submit"]')
     page.wait_for_url(re.compile(r".*/admin/people/p[0-9a-f]+\?done=person_added$"), timeout=WAIT_MS)
     assert page.locator("h1").inner_text().startswith("Max Mustermann")
+    # a weekday 9-17 grant on the front door (the form's defaults: Monday to Friday, 09:00-17:00)
+    if grants_view.AVAILABLE:
+        add_weekday_grant(page)
 
     # the e-mail fallback, in another browser (no passkey there)
     other = chromium.new_context(viewport={"width": 1100, "height": 800})

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import segno
 from fastapi import APIRouter, Request
 
-from smartdoor.admin import audit_view
+from smartdoor.admin import audit_view, grants_view
 from smartdoor.admin.core import AdminRoute, audit_action, page, redirect, require_admin, services
 from smartdoor.admin.forms import read_form
 from smartdoor.doors import offline
@@ -40,7 +40,11 @@ def door_view(door: dict, now: datetime) -> dict:
         "hard_locked": door.get("hard_locked", False),
         "legacy": door.get("legacy", False),
         "offline": offline.listed(door),
-        "timezone": door.get("timezone", "UTC"),
+        "timezone": door.get("timezone") or "UTC",
+        "shared_codes": door.get("shared_codes", True),
+        "remote_unlock": door.get("remote_unlock", True),
+        "watchers": door.get("watchers") or [],
+        "command": door.get("command"),
     }
 
 
@@ -93,9 +97,11 @@ async def door_page(request: Request, door_id: str):
     svc = services(request)
     door = await doors.get_door(svc.db, _door_id(door_id))
     events = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(door=door["_id"]), page=1, per_page=10)
+    people = await svc.db.people.find({"active": True}, {"name": 1}).sort("name", 1).to_list()
     return page(
         request, "door.html", viewer=viewer, door=door_view(door, svc.clock.now()), events=events.events,
-        names=await audit_view.names(svc.db),
+        names=await audit_view.names(svc.db), people=people, done=request.query_params.get("done"),
+        access_available=grants_view.AVAILABLE,
     )  # fmt: skip
 
 

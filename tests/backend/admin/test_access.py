@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 
-from smartdoor.admin import ROUTERS
+from smartdoor.admin import ROUTERS, grants_view
 
 # (method, path, rule): public = anyone; pending = a login or set-up in progress;
 # login = any logged-in person (admin or member); admin = administrators only
@@ -54,11 +54,16 @@ ROUTES = [
     ("POST", "/admin/people/{person_id}/remove", "admin"),
     ("POST", "/admin/people/{person_id}/setup-link", "admin"),
 ]
-EXTRA_ROUTES: list[tuple[str, str, str]] = []  # grants, door settings: added where they are built
+EXTRA_ROUTES = [  # with smartdoor.access
+    ("POST", "/admin/people/{person_id}/grants", "admin"),
+    ("POST", "/admin/grants/{grant_id}/remove", "admin"),
+    ("POST", "/admin/doors/{door_id}/settings", "admin"),
+    ("POST", "/admin/doors/{door_id}/command", "admin"),
+]
 
 
 def all_routes():
-    return ROUTES + EXTRA_ROUTES
+    return ROUTES + (EXTRA_ROUTES if grants_view.AVAILABLE else [])
 
 
 def admin_routes() -> set[tuple[str, str]]:

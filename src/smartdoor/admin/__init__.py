@@ -26,8 +26,9 @@ async def static_file(name: str):
     return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
-ROUTERS = (auth_routes.router, door_routes.router, people_routes.router, audit_routes.router, me_routes.router,
-           static_router)  # fmt: skip
+ROUTERS: tuple[APIRouter, ...] = (
+    auth_routes.router, door_routes.router, people_routes.router, audit_routes.router, me_routes.router, static_router,
+)  # fmt: skip
 if grants_view.AVAILABLE:  # grants, door settings, remote commands: with smartdoor.access
     from smartdoor.admin import grant_routes
 

@@ -151,7 +151,8 @@ def error_reply(request: Request, error: DomainError) -> Response:
             response = page(request, "error.html", status=401, message=error.message, status_code=401)
         return response
     status = http_status(error)
-    headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) is not None else {}
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if _wants_json(request):
         return JSONResponse(error_payload(error), status_code=status, headers=headers)
     reply = page(request, "error.html", status=status, message=error.message, status_code=status)

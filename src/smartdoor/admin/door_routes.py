@@ -3,16 +3,19 @@ administrator's actions on it, each audited with its actor."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import segno
 from fastapi import APIRouter, Request
 
 from smartdoor.admin import audit_view, grants_view
-from smartdoor.admin.core import AdminRoute, audit_action, page, redirect, require_admin, services
+from smartdoor.admin.core import AdminRoute, audit_action, page, redirect, require_admin, services, viewer_of
 from smartdoor.admin.forms import read_form
 from smartdoor.doors import offline
 from smartdoor.doors import service as doors
+from smartdoor.doors.models import Door
 from smartdoor.errors import InvalidInput
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
@@ -21,7 +24,7 @@ ONLINE_WITHIN = timedelta(minutes=11)
 MAX_ID = 40
 
 
-def door_view(door: dict, now: datetime) -> dict:
+def door_view(door: Mapping[str, Any], now: datetime) -> dict:
     """What the pages show of a door (never its secrets)."""
     seen = door.get("state_at")
     until = door.get("locked_until")
@@ -39,7 +42,7 @@ def door_view(door: dict, now: datetime) -> dict:
         "locked_until": until if until is not None and until > now else None,
         "hard_locked": door.get("hard_locked", False),
         "legacy": door.get("legacy", False),
-        "offline": offline.listed(door),
+        "offline": offline.listed(cast(Door, door)),
         "timezone": door.get("timezone") or "UTC",
         "shared_codes": door.get("shared_codes", True),
         "remote_unlock": door.get("remote_unlock", True),
@@ -56,8 +59,6 @@ def _door_id(door_id: str) -> str:
 
 @router.get("")
 async def dashboard(request: Request):
-    from smartdoor.admin.core import viewer_of
-
     viewer = await viewer_of(request)
     if viewer is not None and not viewer.is_admin:
         return redirect("/admin/me")

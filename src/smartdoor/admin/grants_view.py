@@ -4,8 +4,10 @@ own time zone."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from importlib.util import find_spec
+from typing import Any
 
 from smartdoor.store.database import Database
 
@@ -39,7 +41,7 @@ def grid(schedule: list[dict] | None) -> list[dict]:
     return rows
 
 
-def view(grant: dict, door: dict | None, *, now: datetime) -> dict:
+def view(grant: Any, door: Mapping[str, Any] | None, *, now: datetime) -> dict:  # grant: access.models.Grant
     from smartdoor.access.schedule import allows, describe, zone
 
     tz_name = (door or {}).get("timezone") or "UTC"

@@ -19,7 +19,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -41,8 +41,6 @@ async def of_person(db: Database, person_id: str) -> list[dict]:
 
 
 def _descriptors(keys: list[dict]) -> list[PublicKeyCredentialDescriptor]:
-    from webauthn.helpers import base64url_to_bytes
-
     return [PublicKeyCredentialDescriptor(id=base64url_to_bytes(k["_id"])) for k in keys]
 
 

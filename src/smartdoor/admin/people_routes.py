@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from smartdoor.admin import audit_view, passkeys, sessions, setup_links
+from smartdoor.admin import audit_view, grants_view, passkeys, sessions, setup_links
 from smartdoor.admin.core import LOGIN_ROLES, AdminRoute, audit_action, page, redirect, require_admin, services
 from smartdoor.admin.forms import read_form
 from smartdoor.admin.web import origin
 from smartdoor.errors import AlreadyExists, InvalidInput
 from smartdoor.people import service as people
-from smartdoor.people.models import ROLES
+from smartdoor.people.models import ROLES, Person
 from smartdoor.store.database import Database
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
@@ -26,7 +26,7 @@ def _person_id(person_id: str) -> str:
     return person_id
 
 
-async def _keep_an_admin(db: Database, *, person: dict, leaving: bool) -> None:
+async def _keep_an_admin(db: Database, *, person: Person, leaving: bool) -> None:
     """Refuses a change that would leave no active administrator."""
     if not leaving or person["role"] != "admin" or not person.get("active"):
         return
@@ -63,8 +63,6 @@ async def person_page(request: Request, person_id: str):
     person = await people.get_person(svc.db, _person_id(person_id))
     person.pop("password_hash", None)
     events = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(person=person["_id"]), page=1, per_page=10)
-    from smartdoor.admin import grants_view
-
     return page(
         request, "person.html", viewer=viewer, person=person, roles=ROLES, events=events.events,
         names=await audit_view.names(svc.db), passkeys=await passkeys.of_person(svc.db, person["_id"]),

@@ -122,3 +122,25 @@ async def test_no_password_code_token_or_secret_in_logs_or_audit(admin_app, brow
         assert secret_value not in audit and secret_value not in logs
     stored = json.dumps(await admin_app.db.admin_sessions.find({}).to_list(), default=str)
     assert session_cookie not in stored and code not in stored
+
+
+def test_client_address_believes_forwarded_headers_from_trusted_proxies_only():
+    from starlette.requests import Request
+
+    from smartdoor.admin.web import client_address, client_group, is_https
+    from smartdoor.settings import Settings
+    from tests.conftest import TEST_SECRET_KEY
+
+    settings = Settings(_env_file=None, secret_key=TEST_SECRET_KEY, trusted_proxies="10.0.0.0/8, ::1")
+
+    def request(peer: str, **headers: str) -> Request:
+        raw = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+        return Request({"type": "http", "client": (peer, 1), "headers": raw, "scheme": "http", "path": "/"})
+
+    assert client_address(request("192.0.2.1", x_forwarded_for="203.0.113.5"), settings) == "192.0.2.1"
+    assert client_address(request("10.0.0.2", x_forwarded_for="198.51.100.7, 203.0.113.5, 10.0.0.9"),
+                          settings) == "203.0.113.5"  # fmt: skip
+    assert client_address(request("10.0.0.2", x_forwarded_for="not an address"), settings) == "10.0.0.2"
+    assert client_group(request("10.0.0.2", x_forwarded_for="2001:db8::1"), settings) == "2001:db8::/64"
+    assert is_https(request("10.0.0.2", x_forwarded_proto="https"), settings)
+    assert not is_https(request("192.0.2.1", x_forwarded_proto="https"), settings)

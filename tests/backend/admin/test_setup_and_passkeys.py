@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pymongo
+
 from smartdoor.people.service import add_person
 from tests.backend.admin.authenticator import SoftPasskey
 from tests.backend.admin.helpers import PASSWORD, setup_link_for
@@ -141,3 +143,5 @@ def test_cli_admin_create_prints_a_one_time_link(mongo_uri, tmp_path):
     refused = subprocess.run([*smartdoor, "admin", "create", "max@example.com"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 1 and "is a member" in refused.stderr
+    with pymongo.MongoClient(mongo_uri) as client:
+        client.drop_database(env["MONGO_DB"])

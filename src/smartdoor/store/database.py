@@ -59,6 +59,7 @@ class Database:
         # TTL only cleans up; every query checks expiry itself
         await self.nonces.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
         await self.audit.create_index([("door", ASCENDING), ("at", DESCENDING)])
+        await self.audit.create_index([("person", ASCENDING), ("at", DESCENDING)])  # "who unlocked?"
         await self._audit_retention(audit_retention_days * 86400)
         await self._upgrade_records()
 

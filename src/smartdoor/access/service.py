@@ -33,7 +33,7 @@ def _clean_instant(value, name: str) -> datetime | None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidInput(f"{name} is a date and time with its time zone")
-    return value
+    return value.astimezone(UTC)  # stored in UTC, as MongoDB keeps it
 
 
 def _clean_max_uses(value) -> int | None:

@@ -434,7 +434,7 @@ def door_command(
     """Lock or unlock a door from afar: it acts on its next state report and confirms."""
 
     async def go(db, settings):
-        command = await doors.queue_command(db, door_id=door_id, action=action, by="cli", now=_now())
+        command = await doors.queue_command(db, door_id=door_id, action=action, by="cli", now=_now())  # type: ignore[arg-type]
         await _audited(db, "remote_command", door=door_id, action=action, command=command["id"], reason="queued")
         return command
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from smartdoor.access import schedule
 from smartdoor.access.models import Grant
@@ -47,6 +48,6 @@ def decide(requester: Requester, *, door: Door, action: str, now: datetime) -> D
     if not requester.person.get("active", False):
         return Decision(None, "disabled")
     uses = door.get("grant_uses") or {}
-    grants: list[Grant] = [{**g, "uses": uses.get(g["_id"], 0)} for g in requester.grants]  # type: ignore[misc]
+    grants = [cast(Grant, {**g, "uses": uses.get(g["_id"], 0)}) for g in requester.grants]
     grant, reason = schedule.choose(grants, action=action, now=now, tz=schedule.zone(door.get("timezone")))
     return Decision(grant, reason)

@@ -146,8 +146,11 @@ def in_schedule(schedule: list[WeeklyWindow] | None, *, now: datetime, tz: ZoneI
 # --- decisions ---------------------------------------------------------------------------------
 
 
-def allows(grant: Grant, *, action: str, now: datetime, tz: ZoneInfo) -> str | None:
-    """None when `grant` lets its person `action` the door at `now`; else the reason."""
+def allows(grant: Grant, *, action: str, now: datetime, tz: ZoneInfo | str) -> str | None:
+    """None when `grant` lets its person `action` the door at `now`; else the reason. `tz`: the
+    door's time zone (a ZoneInfo or its IANA name); `grant["uses"]` as the service fills it in."""
+    if isinstance(tz, str):
+        tz = zone(tz)
     if action not in ACTIONS or action not in grant["actions"]:
         return "action_not_granted"
     if (valid_from := grant.get("valid_from")) is not None and now < valid_from:

@@ -22,6 +22,7 @@ from smartdoor.api.openapi_body import inline_schema
 from smartdoor.audit import service as audit
 from smartdoor.doors import offline
 from smartdoor.doors import service as doors
+from smartdoor.doors.models import Door, OfflineCredential
 from smartdoor.errors import DomainError, InvalidInput, LockedOut, NotAuthenticated
 from smartdoor.otp.codes import is_code_format
 from smartdoor.otp.issue import issue_code
@@ -272,7 +273,7 @@ async def report_state(device: Device, services: ServicesDep, request: Request, 
     )
 
 
-async def _remote_done(services: Services, *, door: dict, body: StateReport, now: datetime, client: str | None):
+async def _remote_done(services: Services, *, door: Door, body: StateReport, now: datetime, client: str | None):
     """The door reports a remote command carried out: clear it, audit it (naming who sent it),
     tell the watchers of an unlock. Returns the command, or None if it was not pending."""
     command = (
@@ -296,7 +297,7 @@ async def _remote_done(services: Services, *, door: dict, body: StateReport, now
     return command
 
 
-async def _command_for(services: Services, *, door: dict, done, now: datetime, client: str | None):
+async def _command_for(services: Services, *, door: Door, done, now: datetime, client: str | None):
     """The pending remote command to deliver with this reply, if any; one too old to act on
     (REMOTE_COMMAND_TTL_SECONDS) is dropped and audited instead."""
     command = door.get("command")
@@ -329,7 +330,7 @@ async def offline_uses(device: Device, services: ServicesDep, request: Request, 
             if await offline.record_use(
                 services.db, door_id=door["_id"], credential=use.credential, step=use.step, at=at
             ):
-                credential = credentials.get(use.credential) or {}
+                credential: OfflineCredential | dict = credentials.get(use.credential) or {}
                 events.append(
                     audit.entry(
                         now=device.now, event="offline_use", outcome="success", door=door["_id"], action=use.action,

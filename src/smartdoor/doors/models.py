@@ -74,6 +74,7 @@ class OfflineCredential(TypedDict):
     created_at: datetime
     valid_from: NotRequired[datetime]
     valid_until: NotRequired[datetime]
+    person: NotRequired[str]  # whose it is: their offline uses are audited and told under their name
 
 
 class Door(TypedDict):

@@ -94,9 +94,13 @@ async def verify_code(
 
 def _person_of(door: Door, challenge_id: str | None) -> dict:
     """The person whose code this is, for the audit ({} for a shared code or an unknown one)."""
-    codes_ = [door.get("pending") or {}, *(door.get("ended") or [])]
-    found = next((c for c in codes_ if c.get("id") == challenge_id or (challenge_id is None and c is codes_[0])), {})
-    return {"person": found["person"]} if "person" in found else {}
+    pending = door.get("pending")
+    found: PendingCode | EndedCode | None = None
+    if pending and (challenge_id is None or pending["id"] == challenge_id):
+        found = pending
+    else:
+        found = next((e for e in door.get("ended") or [] if e["id"] == challenge_id), None)
+    return {"person": found["person"]} if found and "person" in found else {}
 
 
 async def _consume(

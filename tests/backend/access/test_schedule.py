@@ -121,6 +121,7 @@ def test_validity_edges_and_uses():
     weekend = grant(schedule=parse_window("sat,sun 10:00-12:00"))
     assert allows(weekend, action="unlock", now=utc(2026, 12, 21, 11), tz=tz) == "outside_schedule"  # a Monday
     assert allows(weekend, action="unlock", now=utc(2026, 12, 20, 11), tz=tz) is None  # a Sunday
+    assert allows(weekend, action="unlock", now=utc(2026, 12, 20, 11), tz="America/New_York") == "outside_schedule"
 
 
 def test_choose_prefers_unlimited_grants_and_reports_the_closest_reason():

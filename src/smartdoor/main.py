@@ -56,6 +56,8 @@ def create_app(
             try:
                 yield
             finally:
+                # notices under way get their mail relay's deadline to finish
+                await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

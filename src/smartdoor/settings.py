@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     lockout_max_seconds: int = Field(3600, ge=1)
     hard_lockout_failures: int = Field(100, ge=1)
 
+    # a remote lock/unlock not picked up by the door within this long is dropped, so a door that was
+    # offline does not act on an old command when it comes back
+    remote_command_ttl_seconds: int = Field(600, ge=30, le=86400)
+
     # device protocol
     clock_skew_seconds: int = Field(300, ge=30, le=3600)
     max_body_bytes: int = 16 * 1024

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 
-from smartdoor.admin import audit_routes, auth_routes, door_routes, grants_view, me_routes, people_routes
+from smartdoor.admin import audit_routes, auth_routes, door_routes, grant_routes, me_routes, people_routes
 from smartdoor.admin.core import HERE, AdminState
 from smartdoor.admin.headers import AdminHeaders
 from smartdoor.settings import Settings
@@ -27,12 +27,9 @@ async def static_file(name: str):
 
 
 ROUTERS: tuple[APIRouter, ...] = (
-    auth_routes.router, door_routes.router, people_routes.router, audit_routes.router, me_routes.router, static_router,
+    auth_routes.router, door_routes.router, people_routes.router, audit_routes.router, me_routes.router,
+    grant_routes.router, static_router,
 )  # fmt: skip
-if grants_view.AVAILABLE:  # grants, door settings, remote commands: with smartdoor.access
-    from smartdoor.admin import grant_routes
-
-    ROUTERS += (grant_routes.router,)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

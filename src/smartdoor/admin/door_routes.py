@@ -10,7 +10,7 @@ from typing import Any, cast
 import segno
 from fastapi import APIRouter, Request
 
-from smartdoor.admin import audit_view, grants_view
+from smartdoor.admin import audit_view
 from smartdoor.admin.core import AdminRoute, audit_action, page, redirect, require_admin, services, viewer_of
 from smartdoor.admin.forms import read_form
 from smartdoor.doors import offline
@@ -102,7 +102,6 @@ async def door_page(request: Request, door_id: str):
     return page(
         request, "door.html", viewer=viewer, door=door_view(door, svc.clock.now()), events=events.events,
         names=await audit_view.names(svc.db), people=people, done=request.query_params.get("done"),
-        access_available=grants_view.AVAILABLE,
     )  # fmt: skip
 
 

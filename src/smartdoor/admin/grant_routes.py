@@ -4,7 +4,6 @@ commands; each change audited with its actor."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 
@@ -17,9 +16,6 @@ from smartdoor.errors import InvalidInput
 from smartdoor.people import service as people
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
-# the door functions smartdoor.access brings along (update_settings, queue_command); typed loosely
-# so this module checks the same before and after they exist
-door_access: Any = doors
 GRANT_FIELDS = frozenset({"door", "any_time", "start", "end", "valid_from", "valid_until", "max_uses"})
 MAX_ID = 40
 
@@ -94,7 +90,7 @@ async def door_settings(request: Request, door_id: str):
     svc = services(request)
     form = await read_form(request, svc.settings, csrf=viewer.csrf,
                            fields={"timezone", "shared_codes", "remote_unlock"}, lists={"watchers"})  # fmt: skip
-    changed = await door_access.update_settings(
+    changed = await doors.update_settings(
         svc.db, door_id=door_id[:MAX_ID], timezone=form.get("timezone") or "UTC",
         shared_codes=bool(form.get("shared_codes")), remote_unlock=bool(form.get("remote_unlock")),
         watchers=form["watchers"],
@@ -108,7 +104,7 @@ async def remote_command(request: Request, door_id: str):
     viewer = await require_admin(request)
     svc = services(request)
     form = await read_form(request, svc.settings, csrf=viewer.csrf, fields={"action"})
-    command = await door_access.queue_command(svc.db, door_id=door_id[:MAX_ID], action=form.get("action", ""),
+    command = await doors.queue_command(svc.db, door_id=door_id[:MAX_ID], action=form.get("action", ""),
                                         by=viewer.id, now=svc.clock.now())  # fmt: skip
     await audit_action(request, viewer, "remote_command", door=door_id, action=command["action"],
                        command=command["id"], reason="queued")  # fmt: skip

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from importlib.util import find_spec
 from typing import Any
 
+from smartdoor.access import service as access
+from smartdoor.access.schedule import allows, describe, zone
 from smartdoor.store.database import Database
 
-# grants come from smartdoor.access; where it is not installed yet, the pages say so and the
-# grant routes are not mounted
-AVAILABLE = find_spec("smartdoor.access") is not None
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REASON_WORDS = {"outside_schedule": "outside its hours", "expired_grant": "expired", "not_yet_valid": "not yet valid",
                 "uses_exhausted": "all uses spent", "action_not_granted": "not granted"}  # fmt: skip
@@ -42,8 +40,6 @@ def grid(schedule: list[dict] | None) -> list[dict]:
 
 
 def view(grant: Any, door: Mapping[str, Any] | None, *, now: datetime) -> dict:  # grant: access.models.Grant
-    from smartdoor.access.schedule import allows, describe, zone
-
     tz_name = (door or {}).get("timezone") or "UTC"
     why_not = {allows(grant, action=a, now=now, tz=zone(tz_name)) for a in grant["actions"]}
     return {
@@ -58,10 +54,6 @@ def view(grant: Any, door: Mapping[str, Any] | None, *, now: datetime) -> dict: 
 
 
 async def person_grants(db: Database, *, person_id: str, now: datetime) -> list[dict]:
-    if not AVAILABLE:
-        return []
-    from smartdoor.access import service as access
-
     grants = await access.list_grants(db, person_id=person_id)
     doors = {d["_id"]: d for d in await db.doors.find({"_id": {"$in": [g["door"] for g in grants]}},
                                                         {"name": 1, "timezone": 1}).to_list()}  # fmt: skip

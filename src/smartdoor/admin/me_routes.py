@@ -24,7 +24,6 @@ async def my_page(request: Request):
         request, "me.html", viewer=viewer, person=viewer.person, events=events.events,
         names={"door": names["door"], "person": {viewer.id: viewer.person["name"]}},
         grants=await grants_view.person_grants(svc.db, person_id=viewer.id, now=svc.clock.now()),
-        grants_available=grants_view.AVAILABLE,
     )  # fmt: skip
 
 

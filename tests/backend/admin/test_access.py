@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 
-from smartdoor.admin import ROUTERS, grants_view
+from smartdoor.admin import ROUTERS
 
 # (method, path, rule): public = anyone; pending = a login or set-up in progress;
 # login = any logged-in person (admin or member); admin = administrators only
@@ -63,7 +63,7 @@ EXTRA_ROUTES = [  # with smartdoor.access
 
 
 def all_routes():
-    return ROUTES + (EXTRA_ROUTES if grants_view.AVAILABLE else [])
+    return ROUTES + EXTRA_ROUTES
 
 
 def admin_routes() -> set[tuple[str, str]]:

@@ -2,7 +2,7 @@
 # pytest import: runs on CPython (pytest) and on MicroPython (micropython_runner.mjs).
 import binascii
 
-from doorlogic import httpsig
+from doorlogic import httpsig, httpsig_server
 
 # RFC 9421 Appendix B.1.5 shared secret ("test-shared-secret") and B.2.5 signature
 RFC_KEY = binascii.a2b_base64(
@@ -58,7 +58,7 @@ def _exchange(body=b'{"action":"unlock"}', reply_body=b'{"status":"success"}', s
     req = httpsig.sign_request(
         DOOR_KEY, DOOR, "post", "/api/v1/otp/request", body, 1700000000, "0123456789abcdef0123456789abcdef"
     )
-    rep = httpsig.sign_reply(DOOR_KEY, DOOR, status, reply_body, req["Signature"], 1700000001)
+    rep = httpsig_server.sign_reply(DOOR_KEY, DOOR, status, reply_body, req["Signature"], 1700000001)
     headers = {}
     for k in rep:
         headers[k.lower()] = rep[k]
@@ -102,9 +102,9 @@ def test_integer_parameters_are_rfc8941_integers():
     # at most 15 digits: a 400-digit created once overflowed the server's float arithmetic
     for bad in ("1" * 16, "1" * 400, "-" + "1" * 16, "+1", "1_0", " 1", "", "-", "0x1", "1.5", "1e3"):
         try:
-            httpsig.parse_signature_input('sig1=("@method");created=' + bad)
+            httpsig_server.parse_signature_input('sig1=("@method");created=' + bad)
         except httpsig.SignatureError:
             continue
         raise AssertionError("accepted created=" + bad)
-    _, params, _ = httpsig.parse_signature_input('sig1=("@method");created=999999999999999;x=-5;y=0')
+    _, params, _ = httpsig_server.parse_signature_input('sig1=("@method");created=999999999999999;x=-5;y=0')
     assert params["created"] == 999999999999999 and params["x"] == -5 and params["y"] == 0

@@ -161,7 +161,7 @@ class Exchange:
         if not isinstance(data, dict):
             self._done(Result(ERROR, status, None, "bad reply"))
             return
-        _learn_time(c.clock, h, data)
+        _learn_time(c, h, data)
         err = data.get("error")
         if status == 401 and err == "stale_request" and not self._restale:
             self._restale = True
@@ -185,17 +185,14 @@ class Exchange:
         self._done(interpret(self.kind, status, data, h))
 
 
-def _learn_time(clock, headers, data):
+def _learn_time(client, headers, data):
     """Time from a verified reply, unless NTP has set the clock: server_time in the body,
     else the created parameter the backend signed."""
     t = _int(data.get("server_time"))
     if t is None:
-        try:
-            t = _int(httpsig.parse_signature_input(headers.get("signature-input"))[1].get("created"))
-        except (httpsig.SignatureError, ValueError, TypeError, AttributeError):
-            t = None
-    if t is not None and t > 0:
-        clock.learn(t)
+        t = httpsig.reply_created(client.door_id, headers.get("signature-input"))  # verified: parses
+    if t > 0:
+        client.clock.learn(t)
 
 
 def _why(exc):

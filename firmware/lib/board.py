@@ -18,6 +18,7 @@ import sys
 import time
 
 from doorlogic import client as _c
+from doorlogic import forget, lazy_call
 from doorlogic import screens
 from doorlogic.clock import Clock, port_epoch_offset
 from doorlogic.offline import Vault
@@ -31,28 +32,26 @@ from drivers.inputs import Switch
 from drivers.keypad import Keypad
 from drivers.servo import Servo
 
+try:
+    from micropython import const
+except ImportError:  # CPython, in the tests
+
+    def const(x):
+        return x
+
+
 FIRMWARE = "0.2.0"
-LOOP_MS = 10
 HANG_GRACE_MS = 5000  # a call still running this long after its deadline is hung
 BOOT_WINDOW_MS = 3000  # after a reset, Ctrl-C still works this long: mpremote gets in to update
-WIFI_POLL_MS = 500
-STATE_FILE = "/door.json"
+_LOOP_MS = const(10)
+_WIFI_POLL_MS = const(500)
+_STATE_FILE = const("/door.json")
 ticks_ms = getattr(time, "ticks_ms", None)
 
 
 def sleep_ms(ms):
     f = getattr(asyncio, "sleep_ms", None)
     return f(ms) if f else asyncio.sleep(ms / 1000)
-
-
-def forget(name):
-    """Unload a module needed only once (the package's attribute holds it too)."""
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    try:
-        delattr(sys.modules[pkg], attr)
-    except (KeyError, AttributeError):
-        pass
 
 
 def log_exception(e):
@@ -62,26 +61,8 @@ def log_exception(e):
         print("error:", repr(e))
 
 
-def reset_cause(machine):
-    names = (
-        ("PWRON_RESET", "power_on"),
-        ("HARD_RESET", "hard"),
-        ("WDT_RESET", "watchdog"),
-        ("DEEPSLEEP_RESET", "deepsleep"),
-        ("SOFT_RESET", "soft"),
-    )
-    try:
-        cause = machine.reset_cause()
-    except Exception:
-        return None
-    for attr, name in names:
-        if getattr(machine, attr, None) == cause:
-            return name
-    return str(cause)
-
-
 class Door:
-    def __init__(self, machine, network, cfg, display, now_ms=None, store_path=STATE_FILE, log=print):
+    def __init__(self, machine, network, cfg, display, now_ms=None, store_path=_STATE_FILE, log=print):
         self._m = machine
         self.cfg = cfg
         self.display = display
@@ -131,7 +112,7 @@ class Door:
             heartbeat_s=cfg["HEARTBEAT_SECONDS"],
             relock_s=cfg["AUTO_RELOCK_SECONDS"],
             safe_state=cfg["SAFE_STATE"],
-            reset_cause=reset_cause(machine),
+            reset_cause=lazy_call("settings", "reset_cause", machine),  # read once: not kept in RAM
         )
         if self.reed is not None:
             self.machine.door_open = self.reed.state  # reported from the boot report on
@@ -187,7 +168,7 @@ class Door:
                         alive = False
                 if alive:
                     self.wdt.feed()
-            await sleep_ms(LOOP_MS)
+            await sleep_ms(_LOOP_MS)
 
     async def net(self):
         m = self.machine
@@ -255,7 +236,7 @@ class Door:
                 self.log("wifi:", why or "up")
                 self.machine.note = why
                 self.machine.refresh()
-            await sleep_ms(WIFI_POLL_MS)
+            await sleep_ms(_WIFI_POLL_MS)
 
     async def run(self, wdt=None):
         self.wdt = wdt

@@ -237,7 +237,7 @@ async def test_a_hung_call_stops_the_watchdog(backend, tmp_path, monkeypatch):
     hw = Hardware()
     door = make_door(hw, backend, tmp_path)
     monkeypatch.setattr(board, "HANG_GRACE_MS", 100)
-    door.machine._deadline_ms = 200
+    door.machine.deadline_ms = 200
 
     async def hang(job):
         await asyncio.sleep(3600)
@@ -303,8 +303,8 @@ def test_main_disables_ctrl_c_unless_debug(monkeypatch):
 
 
 def test_reset_cause_names():
-    assert board.reset_cause(types.SimpleNamespace(reset_cause=lambda: 3, WDT_RESET=3)) == "watchdog"
-    assert board.reset_cause(types.SimpleNamespace()) is None
+    assert settings.reset_cause(types.SimpleNamespace(reset_cause=lambda: 3, WDT_RESET=3)) == "watchdog"
+    assert settings.reset_cause(types.SimpleNamespace()) is None
     assert EPOCH  # the fakes' epoch is a real one
 
 

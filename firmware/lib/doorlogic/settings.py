@@ -1,6 +1,7 @@
-# config.py checked before the door starts: every problem is reported in full (printed, and
-# scrolled on the LCD), and the example values are refused. A door with the example secret
-# would be anyone's door.
+# What the door works out once at boot, then unloads (its RAM goes back to the heap):
+# config.py checked before the door starts, every problem reported in full (printed, and
+# scrolled on the LCD), the example values refused (a door with the example secret would be
+# anyone's door); and the cause of the last reset, for the boot report.
 DEFAULTS = {
     "KEYPAD_ROWS": (14, 27, 26, 25),
     "KEYPAD_COLS": (33, 32, 18, 19),
@@ -93,3 +94,21 @@ def secret_problem(s):
     if len(set(s)) < 8 or s in (_HEX * 4, _HEX[::-1] * 4):
         return "is a placeholder (the example's zeros or a pattern): use the door's real secret"
     return None
+
+
+def reset_cause(machine):
+    """Why the board last reset, as the boot report names it (None when the port cannot tell)."""
+    try:
+        cause = machine.reset_cause()
+    except Exception:
+        return None
+    for attr, name in (
+        ("PWRON_RESET", "power_on"),
+        ("HARD_RESET", "hard"),
+        ("WDT_RESET", "watchdog"),
+        ("DEEPSLEEP_RESET", "deepsleep"),
+        ("SOFT_RESET", "soft"),
+    ):
+        if getattr(machine, attr, None) == cause:
+            return name
+    return str(cause)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.micropython
 MICROPYTHON_MODULES = [
     "test_drivers_mp",
     "test_httpsig_mp",
+    "test_settings_mp",
     "test_statemachine_mp",
     "test_totp_mp",
 ]

@@ -91,7 +91,7 @@ def secret_problem(s):
     for ch in s:
         if ch not in _HEX:
             return "must be hex (0-9, a-f)"
-    if len(set(s)) < 8 or s in (_HEX * 4, _HEX[::-1] * 4):
+    if len(set(s)) < 8 or s in (_HEX * 4, "fedcba9876543210" * 4):  # (MicroPython's str has no [::-1])
         return "is a placeholder (the example's zeros or a pattern): use the door's real secret"
     return None
 

@@ -18,8 +18,7 @@ import sys
 import time
 
 from doorlogic import client as _c
-from doorlogic import forget, lazy_call
-from doorlogic import screens
+from doorlogic import const, forget, lazy_call, screens
 from doorlogic.clock import Clock, port_epoch_offset
 from doorlogic.offline import Vault
 from doorlogic.statemachine import DoorMachine
@@ -31,14 +30,6 @@ from drivers.display import ADDRESSES, SafeDisplay
 from drivers.inputs import Switch
 from drivers.keypad import Keypad
 from drivers.servo import Servo
-
-try:
-    from micropython import const
-except ImportError:  # CPython, in the tests
-
-    def const(x):
-        return x
-
 
 FIRMWARE = "0.2.0"
 HANG_GRACE_MS = 5000  # a call still running this long after its deadline is hung

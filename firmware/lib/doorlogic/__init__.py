@@ -3,6 +3,13 @@
 # that needs it and unloaded after (lazy_call), so its RAM goes back to the heap.
 import sys
 
+try:  # the firmware's modules take const from here: one CPython fallback for all of them
+    from micropython import const
+except ImportError:  # CPython: the backend, the simulator, the tests
+
+    def const(x):
+        return x
+
 
 def forget(name):
     """Unload a module (the package's attribute holds it too): its RAM is reclaimed at the

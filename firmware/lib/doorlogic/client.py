@@ -17,7 +17,7 @@
 import binascii
 import json
 
-from doorlogic import httpsig
+from doorlogic import const, httpsig
 from doorlogic.ticks import diff
 
 PATH_REQUEST = "/api/v1/otp/request"
@@ -25,7 +25,7 @@ PATH_VERIFY = "/api/v1/otp/verify"
 PATH_STATE = "/api/v1/state"
 PATH_USES = "/api/v1/offline/uses"
 PATHS = {"request": PATH_REQUEST, "verify": PATH_VERIFY, "state": PATH_STATE, "uses": PATH_USES}
-STATE_V1 = ("state", "rssi", "firmware", "uptime")  # what a backend before these additions accepts
+_STATE_V1 = const("state rssi firmware uptime")  # the fields a backend before these additions accepts
 
 # result kinds
 OK = "ok"
@@ -38,7 +38,7 @@ BAD_SIGNATURE = "bad_signature"
 UNREACHABLE = "unreachable"
 ERROR = "error"
 
-MIN_SEND_MS = 300  # not worth sending with less time left
+_MIN_SEND_MS = const(300)  # not worth sending with less time left
 
 
 class Result:
@@ -124,7 +124,7 @@ class Exchange:
 
     def _again(self, now_ms, wait_ms=0):
         # send again if the deadline leaves time for it, else finish with what we have
-        if self.left(now_ms) - wait_ms < MIN_SEND_MS:
+        if self.left(now_ms) - wait_ms < _MIN_SEND_MS:
             return False
         self.wait_ms = wait_ms
         return True
@@ -177,7 +177,7 @@ class Exchange:
                 return
         if status == 422 and self.kind == "state" and not self._compat:
             self._compat = True
-            slim = [p for p in self.pairs if p[0] in STATE_V1]
+            slim = [p for p in self.pairs if p[0] in _STATE_V1.split()]
             if len(slim) < len(self.pairs) and self._again(now_ms):
                 self.pairs = slim
                 self._sign(slim)

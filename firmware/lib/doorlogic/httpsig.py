@@ -9,6 +9,8 @@
 import binascii
 import hashlib
 
+from doorlogic import const
+
 try:  # CPython: use the C implementations; MicroPython has no hmac module
     import hmac as _hmac
 except ImportError:
@@ -18,9 +20,9 @@ if _hmac is not None and not hasattr(_hmac, "compare_digest"):
 
 LABEL = "sig1"
 ALG = "hmac-sha256"
-MAX_FIELD = 1024  # longest Signature / Signature-Input value either end will parse
+_MAX_FIELD = const(1024)  # longest Signature / Signature-Input value either end will parse
 # what a reply's signature covers: its status, its body, and the request it answers
-REPLY_IDS = '"@status" "content-digest" "signature";req;key="sig1"'
+_REPLY_IDS = const('"@status" "content-digest" "signature";req;key="sig1"')
 
 
 class SignatureError(ValueError):
@@ -90,7 +92,7 @@ def signature_base(components, signature_params):
 def member(field, label=LABEL):
     """The value of label=... in a Dictionary field restricted to what we emit: members
     split by ","."""
-    if field is None or len(field) > MAX_FIELD:
+    if field is None or len(field) > _MAX_FIELD:
         raise SignatureError("missing or oversized signature field")
     for m in field.split(","):
         m = m.strip()
@@ -110,13 +112,13 @@ def request_components(method, path, digest):
 
 
 def reply_components(status, digest, request_signature_value):
-    ids = REPLY_IDS.split(" ")
+    ids = _REPLY_IDS.split(" ")
     return [(ids[0], str(status)), (ids[1], digest), (ids[2], request_signature_value)]
 
 
 def reply_params(keyid, created):
     """The Signature-Input member value of a reply: the backend signs exactly this."""
-    return serialize_params(REPLY_IDS.split(" "), [("created", created), ("keyid", keyid), ("alg", ALG)])
+    return serialize_params(_REPLY_IDS.split(" "), [("created", created), ("keyid", keyid), ("alg", ALG)])
 
 
 def sign_request(key, keyid, method, path, body, created, nonce):
@@ -139,7 +141,7 @@ def reply_created(keyid, signature_input):
     """The created time of a reply's Signature-Input, which must be exactly what the backend
     writes for this door (reply_params); raises SignatureError otherwise."""
     raw = member(signature_input)
-    head = serialize_params(REPLY_IDS.split(" "), ()) + ";created="
+    head = serialize_params(_REPLY_IDS.split(" "), ()) + ";created="
     digits = raw[len(head) :].split(";", 1)[0]
     if not raw.startswith(head) or not 0 < len(digits) < 16 or digits.strip("0123456789"):
         raise SignatureError("unexpected reply signature parameters")

@@ -5,18 +5,18 @@
 # from the top after a reset, so pulling the power does not skip it) and the queued uses
 # that go up with POST /api/v1/offline/uses when the backend is back. Installing
 # credentials and checking a code (doorlogic.offline_codes) are loaded only while they run.
-from doorlogic import lazy_call
+from doorlogic import const, lazy_call
 
-FREE_TRIES = 3  # wrong codes before the first wait
-WAIT_S = 30  # first wait, doubled for every FREE_TRIES more wrong codes ...
-MAX_WAIT_S = 3600  # ... up to an hour
+_FREE_TRIES = const(3)  # wrong codes before the first wait
+_WAIT_S = const(30)  # first wait, doubled for every _FREE_TRIES more wrong codes ...
+_MAX_WAIT_S = const(3600)  # ... up to an hour
 
 
 def wait_for(fails):
     """Seconds to wait after `fails` consecutive wrong offline codes."""
-    if fails < FREE_TRIES:
+    if fails < _FREE_TRIES:
         return 0
-    return min(MAX_WAIT_S, WAIT_S << min(fails // FREE_TRIES - 1, 12))
+    return min(_MAX_WAIT_S, _WAIT_S << min(fails // _FREE_TRIES - 1, 12))
 
 
 class Vault:

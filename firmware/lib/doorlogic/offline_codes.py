@@ -4,10 +4,10 @@
 # door does not keep it in RAM while the backend answers.
 import binascii
 
-from doorlogic import totp
+from doorlogic import const, totp
 from doorlogic.httpsig import hmac_sha256
 
-MAX_USES = 20  # one upload's worth; older ones are dropped first (the audit is the backend's)
+_MAX_USES = const(20)  # one upload's worth; older ones are dropped first (the audit is the backend's)
 
 
 def decrypt(key, nonce, cred_id, hex_secret):
@@ -67,6 +67,6 @@ def check(vault, code, epoch_s):
     vault.used[hit[0]] = hit[1]
     vault.fails = 0
     vault.uses.append({"credential": hit[0], "step": hit[1], "at": epoch_s, "action": "unlock"})
-    del vault.uses[:-MAX_USES]
+    del vault.uses[:-_MAX_USES]
     vault.save()
     return hit[0]

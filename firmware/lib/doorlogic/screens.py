@@ -1,11 +1,13 @@
 # Every 16x2 text the door shows, in one place. Each function returns (line0, line1);
 # fit() truncates so no line can exceed the LCD width. Runs on CPython and MicroPython.
-WIDTH = 16
+from doorlogic import const
+
+_WIDTH = const(16)
 
 
 def fit(text):
     text = str(text)
-    return text[:WIDTH] if len(text) > WIDTH else text
+    return text[:_WIDTH] if len(text) > _WIDTH else text
 
 
 def _s(a, b=""):
@@ -28,7 +30,7 @@ def config_error(msg, offset=0):
     a message of any length can be read on a 16 character line."""
     text = msg + "   "
     offset %= len(text)
-    return ("Config error", (text[offset:] + text[:offset])[:WIDTH])
+    return ("Config error", (text[offset:] + text[:offset])[:_WIDTH])
 
 
 # --- the door flow ----------------------------------------------------------------------
@@ -147,12 +149,12 @@ def bad_reply():
 def diag_net(ip, rssi):
     line1 = "RSSI ?" if rssi is None else "RSSI " + str(rssi) + " dBm"
     ip = ip or "no IP"
-    return _s("IP " + ip if len(ip) <= WIDTH - 3 else ip, line1)
+    return _s("IP " + ip if len(ip) <= _WIDTH - 3 else ip, line1)
 
 
 def diag_server(gateway, server, codes=None):
     gw = gateway or "?"
-    line0 = "GW " + gw if len(gw) <= WIDTH - 3 else gw
+    line0 = "GW " + gw if len(gw) <= _WIDTH - 3 else gw
     if server is None:
         line1 = "Server: check.."
     elif server:

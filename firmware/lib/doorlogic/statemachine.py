@@ -19,16 +19,8 @@
 #
 # Written for the board's RAM: timings are private const()s (no name kept at run time),
 # and the few options are kept under the names they are passed by.
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
-
 from doorlogic import client as _c
-from doorlogic import screens
+from doorlogic import const, screens
 from doorlogic.ticks import Timer
 
 BOOT = "boot"

@@ -2,8 +2,10 @@
 # 6 digits, 30 s steps. Used by the door to check offline codes itself.
 import hashlib
 
-STEP_S = 30
-DIGITS = 6
+from doorlogic import const
+
+_STEP_S = const(30)
+_DIGITS = const(6)
 
 
 def _sha1(data):
@@ -22,7 +24,7 @@ def hmac_sha1(key, msg):
     return _sha1(bytes(b ^ 0x5C for b in key) + inner)
 
 
-def hotp(secret, counter, digits=DIGITS):
+def hotp(secret, counter, digits=_DIGITS):
     mac = hmac_sha1(secret, counter.to_bytes(8, "big"))
     o = mac[19] & 0x0F
     value = int.from_bytes(mac[o : o + 4], "big") & 0x7FFFFFFF
@@ -31,10 +33,10 @@ def hotp(secret, counter, digits=DIGITS):
 
 
 def step_of(epoch_s):
-    return epoch_s // STEP_S
+    return epoch_s // _STEP_S
 
 
-def match(secret, code, epoch_s, window=1, digits=DIGITS):
+def match(secret, code, epoch_s, window=1, digits=_DIGITS):
     """The time step (int) whose code equals code, within +-window steps of epoch_s; None
     when none does. Every candidate is computed (no early return on a match), so the time
     taken does not tell which step matched."""

@@ -6,8 +6,10 @@
 # MicroPython: give BACKEND_URL as an IP address on the LAN to avoid it.
 import asyncio
 
-MAX_BODY = 16384  # larger replies are refused (the protocol's biggest is far below)
-MAX_HEADERS = 40
+from doorlogic import const
+
+_MAX_BODY = const(16384)  # larger replies are refused (the protocol's biggest is far below)
+_MAX_HEADERS = const(40)
 
 
 def split(url):
@@ -54,17 +56,17 @@ async def _request(method, url, headers, body):
                 break
             k, _, v = line.decode().partition(":")
             rh[k.strip().lower()] = v.strip()
-            if len(rh) > MAX_HEADERS:
+            if len(rh) > _MAX_HEADERS:
                 raise ValueError("too many headers")
         n = rh.get("content-length")
         if n is not None:
             n = int(n)
-            if n > MAX_BODY:
+            if n > _MAX_BODY:
                 raise ValueError("reply too large")
             data = await r.readexactly(n) if n else b""
         else:
             data = b""
-            while len(data) <= MAX_BODY:
+            while len(data) <= _MAX_BODY:
                 chunk = await r.read(1024)
                 if not chunk:
                     break

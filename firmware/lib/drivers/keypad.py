@@ -6,10 +6,7 @@
 #   rows = [Pin(n, Pin.OUT, value=1) for n in (14, 27, 26, 25)]
 #   cols = [Pin(n, Pin.IN, Pin.PULL_UP) for n in (33, 32, 18, 19)]
 # Pins only need .value() and .value(v).
-try:
-    from micropython import const
-except ImportError:
-    const = lambda x: x
+from doorlogic import const
 
 try:
     from time import ticks_diff
@@ -19,12 +16,12 @@ except ImportError:  # CPython: plain ints, no wrap-around
         return a - b
 
 
-KEYS = "123A456B789C*0#D"
-DEBOUNCE_MS = const(30)
+_KEYS = const("123A456B789C*0#D")
+_DEBOUNCE_MS = const(30)
 
 
 class Keypad:
-    def __init__(self, rows, cols, keys=KEYS, debounce_ms=DEBOUNCE_MS):
+    def __init__(self, rows, cols, keys=_KEYS, debounce_ms=_DEBOUNCE_MS):
         if len(keys) != len(rows) * len(cols):
             raise ValueError("keys do not match the matrix")
         self._rows = rows

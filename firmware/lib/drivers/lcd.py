@@ -2,10 +2,7 @@
 # The transport (pcf8574.PCF8574 or a fake) provides write_init_nibble(n),
 # write_byte(b, data) and backlight(on); waits go through the injected sleep_us so host
 # tests never sleep.
-try:
-    from micropython import const
-except ImportError:
-    const = lambda x: x
+from doorlogic import const
 
 try:
     from time import sleep_us as _sleep_us
@@ -15,13 +12,13 @@ except ImportError:  # CPython has no LCD to wait for
         pass
 
 
-CLEAR = const(0x01)
-HOME = const(0x02)
-ENTRY_MODE = const(0x06)  # increment, no display shift
-DISPLAY_OFF = const(0x08)
-DISPLAY_ON = const(0x0C)  # display on, cursor off, blink off
-FUNCTION_4BIT_2LINE = const(0x28)
-SET_DDRAM = const(0x80)
+_CLEAR = const(0x01)
+_HOME = const(0x02)
+_ENTRY_MODE = const(0x06)  # increment, no display shift
+_DISPLAY_OFF = const(0x08)
+_DISPLAY_ON = const(0x0C)  # display on, cursor off, blink off
+_FUNCTION_4BIT_2LINE = const(0x28)
+_SET_DDRAM = const(0x80)
 _ROW_OFFSETS = (0x00, 0x40, 0x14, 0x54)
 
 
@@ -49,21 +46,21 @@ class LCD:
         s(150)
         t.write_init_nibble(0x02)
         s(150)
-        self.command(FUNCTION_4BIT_2LINE)
-        self.command(DISPLAY_OFF)
+        self.command(_FUNCTION_4BIT_2LINE)
+        self.command(_DISPLAY_OFF)
         self.clear()
-        self.command(ENTRY_MODE)
-        self.command(DISPLAY_ON)
+        self.command(_ENTRY_MODE)
+        self.command(_DISPLAY_ON)
 
     def command(self, cmd):
         self._t.write_byte(cmd, False)
-        if cmd <= HOME:  # clear and home take 1.52 ms, everything else 37 us
+        if cmd <= _HOME:  # clear and home take 1.52 ms, everything else 37 us
             self._sleep_us(2000)
         else:
             self._sleep_us(40)
 
     def clear(self):
-        self.command(CLEAR)
+        self.command(_CLEAR)
         self.x = 0
         self.y = 0
         self._invalidate()
@@ -71,7 +68,7 @@ class LCD:
     def move_to(self, x, y):
         self.x = x
         self.y = y
-        self.command(SET_DDRAM | (_ROW_OFFSETS[y] + x))
+        self.command(_SET_DDRAM | (_ROW_OFFSETS[y] + x))
 
     def _putc(self, code):
         self._t.write_byte(code, True)

@@ -3,31 +3,27 @@
 # bolt draws 0.3-0.7 A, hums, heats and can brown out the 5 V rail. The release is not a
 # sleep: tick(now_ms) is called from the loop and does it when the time has come.
 # Takes a machine.PWM-like object; prefers duty_ns (exact) and falls back to duty_u16.
-try:
-    from micropython import const
-except ImportError:
-    const = lambda x: x
-
+from doorlogic import const
 from doorlogic.ticks import Timer
 
-FREQ_HZ = const(50)
-MIN_US = const(500)
-MAX_US = const(2400)
-LOCK_ANGLE = const(90)
-UNLOCK_ANGLE = const(0)
-RELEASE_MS = const(700)
+_FREQ_HZ = const(50)
+_MIN_US = const(500)
+_MAX_US = const(2400)
+_LOCK_ANGLE = const(90)
+_UNLOCK_ANGLE = const(0)
+_RELEASE_MS = const(700)
 
 
 class Servo:
     def __init__(
         self,
         pwm,
-        min_us=MIN_US,
-        max_us=MAX_US,
-        freq=FREQ_HZ,
-        lock_angle=LOCK_ANGLE,
-        unlock_angle=UNLOCK_ANGLE,
-        release_ms=RELEASE_MS,
+        min_us=_MIN_US,
+        max_us=_MAX_US,
+        freq=_FREQ_HZ,
+        lock_angle=_LOCK_ANGLE,
+        unlock_angle=_UNLOCK_ANGLE,
+        release_ms=_RELEASE_MS,
     ):
         self._pwm = pwm
         self._min = min_us

@@ -2,7 +2,9 @@
 # blocking the board like ntptime.settime() does. -> Unix seconds, or OSError.
 import asyncio
 
-NTP_TO_UNIX = 2208988800
+from doorlogic import const
+
+_NTP_TO_UNIX = const(2208988800)
 
 
 async def query(host, timeout_ms=2000, port=123):
@@ -27,7 +29,7 @@ async def query(host, timeout_ms=2000, port=123):
                 waited += 50
         if len(data) < 48:
             raise OSError(5, "short ntp reply")
-        t = int.from_bytes(data[40:44], "big") - NTP_TO_UNIX
+        t = int.from_bytes(data[40:44], "big") - _NTP_TO_UNIX
         if t <= 0:
             raise OSError(5, "bad ntp time")
         return t

@@ -9,7 +9,7 @@
 #   VERBOSE  MODE "door": the interned names after every step too
 # Printed:
 #   MODULE <name> <bytes>    growth at its import (own, when ORDER puts dependencies first)
-#   HEAP_BYTES <bytes>       MODE "all": every module of the tree (packages first)
+#   HEAP_BYTES <bytes>       MODE "all": asyncio and every module of the tree
 #   MODE "door", the door's life, in order:
 #   BOOT_BYTES <bytes>       board.py and its imports, plus doorlogic.settings checking a
 #                            full config.py and naming the reset cause, as board.main does
@@ -83,6 +83,7 @@ _fake_module("network")
 _names = _modules("/lib")
 if "ORDER" in globals():
     _names = [n for n in ORDER if n in _names] + [n for n in _names if n not in ORDER]  # noqa: F821
+_names.insert(0, "asyncio")  # frozen in the ESP32 firmware, but its objects are on the heap
 
 
 def _unload(name):

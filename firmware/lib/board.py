@@ -20,15 +20,13 @@ import time
 from doorlogic import client as _c
 from doorlogic import const, forget, lazy_call, screens
 from doorlogic.clock import Clock, port_epoch_offset
-from doorlogic.offline import Vault
+from doorlogic.offline import Store, Vault
 from doorlogic.statemachine import DoorMachine
-from doorlogic.store import Store
 from doorlogic.ticks import Uptime, diff
 from drivers import http, wifi
 from drivers.buzzer import Buzzer
-from drivers.display import ADDRESSES, SafeDisplay
-from drivers.inputs import Switch
-from drivers.keypad import Keypad
+from drivers.keypad import Keypad, Switch
+from drivers.lcd import ADDRESSES, SafeDisplay
 from drivers.servo import Servo
 
 FIRMWARE = "0.2.0"
@@ -206,8 +204,6 @@ class Door:
         return ex.result
 
     async def wifi(self):
-        from drivers import sntp
-
         host = self.cfg["NTP_HOST"]
         shown = None
         while True:
@@ -216,7 +212,7 @@ class Door:
             up = self.link.poll(now)
             if self.link.changed and up and host:
                 try:
-                    t = await sntp.query(host)
+                    t = await wifi.ntp_query(host)
                     self.set_rtc(t)
                     self.clock.set_epoch(t, "ntp")
                 except OSError as e:

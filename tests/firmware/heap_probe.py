@@ -13,17 +13,17 @@
 #   MODE "door", the door's life, in order:
 #   BOOT_BYTES <bytes>       board.py and its imports, plus doorlogic.settings checking a
 #                            full config.py and naming the reset cause, as board.main does
-#   RUNTIME_BYTES <bytes>    the running door: settings unloaded, drivers.sntp imported by
-#                            the Wi-Fi task; asyncio included (frozen in the firmware, but
-#                            its objects are on the heap)
+#   RUNTIME_BYTES <bytes>    the running door: settings unloaded again; asyncio included
+#                            (frozen in the firmware, but its objects are on the heap)
 #   LAZY <name> <bytes>      a module loaded only for one call (doorlogic.lazy_call), on
 #                            top of the running door, and unloaded after
 #   PEAK_BYTES <bytes>       the most of all those moments
 #   SETTLED_BYTES <bytes>    the running door after every lazy module was used once (the
 #                            names they interned stay)
 #   NOT_MEASURED <name>      a module of the tree none of the above loads
-#   qstr pool: ...           micropython.qstr_info() at the end: interned names (the
-#                            door's and this probe's), a large part of the heap
+#   qstr pool: ...           micropython.qstr_info() at the start (the probe's own names)
+#                            and at the end: interned names are a large part of the heap,
+#                            and they stay (a module unloaded leaves its names behind)
 # The pure-Python SHA-1 is never loaded by the door on the ESP32 (hashlib.sha1 is there).
 import gc
 import os
@@ -115,7 +115,7 @@ _DOOR = [
     ("import", "board"),
     ("boot", None),
     ("unload", "doorlogic.settings"),
-    ("import", "drivers.sntp"),
+    ("running", None),
     ("lazy", "doorlogic.offline_codes"),  # checking a typed offline code, installing codes
     ("unload", None),  # what the lazy module loaded
     ("end", None),
@@ -147,8 +147,8 @@ def _door_step(s, now):
         what, name = _DOOR[s["i"]]
         if what == "import":
             print("MODULE " + name + " " + str(now - s["prev"]))
-            if name == "drivers.sntp":
-                print("RUNTIME_BYTES " + str(used))
+        elif what == "running":
+            print("RUNTIME_BYTES " + str(used))
         elif what == "boot":
             print("BOOT_BYTES " + str(used))
         elif what == "lazy":
@@ -167,6 +167,8 @@ def _door_step(s, now):
         for n in [name] if name else s["lazy"]:
             _unload(n)
             _MEASURED.append(n)
+    elif what == "running":
+        pass
     elif what == "lazy":
         loaded = list(sys.modules)
         __import__(name)
@@ -187,6 +189,7 @@ def step():
     now = gc.mem_alloc()
     if s["i"] < 0:
         s["before"] = s["prev"] = now
+        micropython.qstr_info()  # the names this probe and the runner interned themselves
     if s["phase"] == "all":
         return _all_step(s, now)
     return _door_step(s, now)

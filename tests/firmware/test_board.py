@@ -13,7 +13,7 @@ import pytest
 from test_statemachine_mp import DOOR, EPOCH, KEY, FakeServer
 
 from doorlogic import screens, settings
-from drivers.display import SafeDisplay
+from drivers.lcd import SafeDisplay
 
 KEYS = "123A456B789C*0#D"
 ROWS = (14, 27, 26, 25)

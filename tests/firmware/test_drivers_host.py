@@ -35,7 +35,8 @@ def test_driver_is_portable(path):
 
 def test_all_drivers_present():
     names = {p.stem for p in SOURCES}
-    assert {"keypad", "lcd", "pcf8574", "servo", "buzzer", "wifi", "display", "http", "inputs", "sntp"} <= names
+    # few modules on purpose: each one costs RAM on the board (its name, its path, its dict)
+    assert {"keypad", "lcd", "servo", "buzzer", "wifi", "http"} <= names
 
 
 def test_const_fallback_on_cpython():

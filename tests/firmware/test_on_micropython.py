@@ -22,7 +22,7 @@ MICROPYTHON_MODULES = [
 
 # bytes of heap, measured in the wasm port after a top-level gc.collect() (see heap_probe.py)
 HEAP_BUDGET_ALL = 64 * 1024  # every module built for the board, imported together
-HEAP_BUDGET_RUNTIME = 60 * 1024  # the running door: board.py and its imports, asyncio, sntp
+HEAP_BUDGET_RUNTIME = 60 * 1024  # the running door: board.py and its imports, asyncio
 HEAP_BUDGET_PEAK = 60 * 1024  # the most at any moment: at boot, or with a lazily loaded module
 QSTR_BUDGET = 720  # interned names (the probe's own included)
 HOST_ONLY = {"doorlogic/httpsig_server.mpy"}  # the backend's half: never on the board

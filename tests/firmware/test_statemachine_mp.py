@@ -98,7 +98,7 @@ def _path_of(url):
 
 
 class MemStore:
-    """doorlogic.store.Store in memory (what would be in flash), JSON round trip included."""
+    """doorlogic.offline.Store in memory (what would be in flash), JSON round trip included."""
 
     def __init__(self, data=None):
         self.text = json.dumps(data or {})

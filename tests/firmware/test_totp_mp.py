@@ -6,7 +6,7 @@ import sys
 
 import doorlogic
 from doorlogic import httpsig, offline, sha1, totp
-from doorlogic.store import Store
+from doorlogic.offline import Store
 
 RFC_KEY = b"12345678901234567890"  # RFC 6238 appendix B, SHA-1 seed
 RFC_VECTORS = (

@@ -5,6 +5,15 @@
 # from the top after a reset, so pulling the power does not skip it) and the queued uses
 # that go up with POST /api/v1/offline/uses when the backend is back. Installing
 # credentials and checking a code (doorlogic.offline_codes) are loaded only while they run.
+#
+# On the board the Vault keeps its document in a Store: a small JSON file in flash, written
+# atomically: the new text goes to a temporary file which then replaces the old one by
+# rename (LittleFS and POSIX replace in one step), so a reset mid-write leaves either the old
+# or the new document, never half of one. Callers write rarely (a lock state change, an
+# offline use): flash wears out. (The simulator and the tests give the Vault a store of
+# their own: anything with load() and save(data).)
+import json
+
 from doorlogic import const, lazy_call
 
 _FREE_TRIES = const(3)  # wrong codes before the first wait
@@ -84,3 +93,39 @@ class Vault:
             if name == "wrong_codes":
                 self.wrong = max(0, self.wrong - value)
         self.save()
+
+
+class Store:
+    def __init__(self, path, fs=None):
+        if fs is None:
+            import os as fs
+        self._fs = fs
+        self.path = path
+        self._tmp = path + ".tmp"
+        self.writes = 0
+
+    def load(self):
+        """The stored dict; {} when there is none or it is unreadable."""
+        for p in (self.path, self._tmp):  # tmp: a reset between remove and rename (FAT)
+            try:
+                with open(p) as f:
+                    data = json.load(f)
+                if isinstance(data, dict):
+                    return data
+            except (OSError, ValueError):
+                pass
+        return {}
+
+    def save(self, data):
+        fs = self._fs
+        with open(self._tmp, "w") as f:
+            json.dump(data, f)
+        try:
+            fs.rename(self._tmp, self.path)
+        except OSError:  # a filesystem whose rename will not replace (FAT)
+            try:
+                fs.remove(self.path)
+            except OSError:
+                pass
+            fs.rename(self._tmp, self.path)
+        self.writes += 1

@@ -43,13 +43,6 @@ def sleep_ms(ms):
     return f(ms) if f else asyncio.sleep(ms / 1000)
 
 
-def log_exception(e):
-    if hasattr(sys, "print_exception"):
-        sys.print_exception(e)
-    else:
-        print("error:", repr(e))
-
-
 class Door:
     def __init__(self, machine, network, cfg, display, now_ms=None, store_path=_STATE_FILE, log=print):
         self._m = machine
@@ -184,7 +177,10 @@ class Door:
                 try:
                     result = await task  # done: returns at once
                 except Exception as e:  # a bug, not the network: keep the door running
-                    log_exception(e)
+                    if hasattr(sys, "print_exception"):
+                        sys.print_exception(e)
+                    else:
+                        print("error:", repr(e))
                     result = _c.Result(_c.ERROR, message="internal")
             m.finish(job, result, self.now_ms())
             del task

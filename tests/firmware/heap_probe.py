@@ -1,19 +1,18 @@
-# Run by micropython_runner.mjs --steps: imports firmware modules with fake machine /
-# network modules and prints the heap they keep, measured at the start of each step (after
-# a top-level gc.collect(), the only one that reclaims memory in the WebAssembly port).
-# Measured in the wasm port (32-bit objects, like the ESP32), so it approximates, not
-# equals, the figure on the board. Set before this file runs (exec), both optional:
+# Run by micropython_runner.mjs --steps: imports firmware modules and prints the heap they
+# keep, measured at the start of each step (after a top-level gc.collect(), the only one
+# that reclaims memory in the WebAssembly port). Measured in the wasm port (32-bit objects,
+# like the ESP32), so it approximates, not equals, the figure on the board. Set before this
+# file runs (exec), both optional:
 #   ORDER  module names, dependencies first (test_on_micropython.py works it out from the
 #          sources), so each MODULE figure is that module's own; default: sorted
 #   MODE   "all" (default) or "door" (heap_runtime_probe.py)
-#   VERBOSE  MODE "door": the interned names after every step too
 # Printed:
-#   MODULE <name> <bytes>    growth at its import (own, when ORDER puts dependencies first)
+#   MODULE <name> <bytes>    growth at its import (its own, when ORDER puts dependencies first)
 #   HEAP_BYTES <bytes>       MODE "all": asyncio and every module of the tree
 #   MODE "door", the door's life, in order:
 #   BOOT_BYTES <bytes>       board.py and its imports, plus doorlogic.settings checking a
 #                            full config.py and naming the reset cause, as board.main does
-#   RUNTIME_BYTES <bytes>    the running door: settings unloaded again; asyncio included
+#   RUNTIME_BYTES <bytes>    the running door, settings unloaded again; asyncio included
 #                            (frozen in the firmware, but its objects are on the heap)
 #   LAZY <name> <bytes>      a module loaded only for one call (doorlogic.lazy_call), on
 #                            top of the running door, and unloaded after
@@ -21,10 +20,10 @@
 #   SETTLED_BYTES <bytes>    the running door after every lazy module was used once (the
 #                            names they interned stay)
 #   NOT_MEASURED <name>      a module of the tree none of the above loads
-#   qstr pool: ...           micropython.qstr_info() at the start (the probe's own names)
+#   qstr pool: ...           micropython.qstr_info() at the start (this probe's own names)
 #                            and at the end: interned names are a large part of the heap,
 #                            and they stay (a module unloaded leaves its names behind)
-# The pure-Python SHA-1 is never loaded by the door on the ESP32 (hashlib.sha1 is there).
+# Few names of its own on purpose: each one it interns shifts the door's figures.
 import gc
 import os
 import sys
@@ -32,55 +31,22 @@ import sys
 import micropython
 
 
-class _Fake:
-    """Any attribute is a callable returning another fake: enough for import-time use."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __call__(self, *args, **kwargs):
-        return _Fake()
-
-    def __getattr__(self, name):
-        return _Fake()
-
-
-def _fake_module(name):
-    # MicroPython cannot instantiate module objects: a class in sys.modules imports fine
-    mod = type(name, (), {})
-    for attr in ("Pin", "PWM", "I2C", "SoftI2C", "WLAN", "RTC", "WDT", "Timer", "ADC", "reset", "unique_id"):
-        setattr(mod, attr, _Fake)
-    mod.STA_IF = 0
-    mod.AP_IF = 1
-    sys.modules[name] = mod
-
-
-def _modules(base):
-    # packages first, then top-level modules
+def _modules():
     names = []
-    top = []
-    for pkg in sorted(os.listdir(base)):
-        pdir = base + "/" + pkg
-        if pkg.endswith(".py") or pkg.endswith(".mpy"):
-            top.append(pkg.rsplit(".", 1)[0])
-            continue
-        try:
-            files = sorted(os.listdir(pdir))
-        except OSError:
-            continue
-        if "__init__.py" not in files and "__init__.mpy" not in files:
-            continue
-        names.append(pkg)
-        for f in files:
-            stem, _, ext = f.rpartition(".")
-            if ext in ("py", "mpy") and stem != "__init__":
-                names.append(pkg + "." + stem)
-    return names + top
+    for name in sorted(os.listdir("/lib")):
+        stem, _, ext = name.rpartition(".")
+        if ext in ("py", "mpy"):
+            names.append(stem)
+        elif "__init__.py" in os.listdir("/lib/" + name) or "__init__.mpy" in os.listdir("/lib/" + name):
+            names.append(name)
+            for f in sorted(os.listdir("/lib/" + name)):
+                stem, _, ext = f.rpartition(".")
+                if ext in ("py", "mpy") and stem != "__init__":
+                    names.append(name + "." + stem)
+    return names
 
 
-_fake_module("machine")
-_fake_module("network")
-_names = _modules("/lib")
+_names = _modules()
 if "ORDER" in globals():
     _names = [n for n in ORDER if n in _names] + [n for n in _names if n not in ORDER]  # noqa: F821
 _names.insert(0, "asyncio")  # frozen in the ESP32 firmware, but its objects are on the heap
@@ -104,9 +70,8 @@ def _boot():
     config.BACKEND_URL = "http://192.168.1.10:8000"
     config.DOOR_ID = "front-door"
     config.DOOR_SECRET = "8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"
-    cfg, errors = settings.check(config)
-    assert not errors, errors
-    settings.reset_cause(sys.modules["machine"])
+    assert not settings.check(config)[1]
+    settings.reset_cause(config)
 
 
 # the door's life, one action per step; the heap is read at the start of the next one
@@ -116,32 +81,29 @@ _DOOR = [
     ("boot", None),
     ("unload", "doorlogic.settings"),
     ("running", None),
-    ("lazy", "doorlogic.offline_codes"),  # checking a typed offline code, installing codes
+    ("lazy", "doorlogic.totp"),  # checking a typed offline code, installing codes
     ("unload", None),  # what the lazy module loaded
     ("end", None),
 ]
 # never loaded by the door on the ESP32 (hashlib.sha1 is there; the backend's half)
-_MEASURED = ["doorlogic.sha1", "doorlogic.httpsig_server"]
-_state = {"i": -1, "before": 0, "prev": 0, "phase": globals().get("MODE", "all"), "peak": 0, "lazy": []}
+_done = ["doorlogic.sha1", "doorlogic.httpsig_server"]
+_s = {"i": -1, "before": 0, "prev": 0, "peak": 0, "lazy": []}
 
 
-def _all_step(s, now):
+def _all(s, now):
     if s["i"] >= 0:
         print("MODULE " + _names[s["i"]] + " " + str(now - s["prev"]))
     s["prev"] = now
     s["i"] += 1
     if s["i"] < len(_names):
-        try:
-            __import__(_names[s["i"]])
-        except Exception as e:
-            print("IMPORT-FAIL " + _names[s["i"]] + ": " + repr(e))
+        __import__(_names[s["i"]])
         return True
     print("HEAP_BYTES " + str(now - s["before"]))
     micropython.qstr_info()
     return False
 
 
-def _door_step(s, now):
+def _door(s, now):
     used = now - s["before"]
     if s["i"] >= 0:  # report what the last action did
         what, name = _DOOR[s["i"]]
@@ -154,8 +116,6 @@ def _door_step(s, now):
         elif what == "lazy":
             print("LAZY " + name + " " + str(used))
         s["peak"] = max(s["peak"], used)
-        if "VERBOSE" in globals():
-            micropython.qstr_info()
     s["prev"] = now
     s["i"] += 1
     what, name = _DOOR[s["i"]]
@@ -166,18 +126,16 @@ def _door_step(s, now):
     elif what == "unload":
         for n in [name] if name else s["lazy"]:
             _unload(n)
-            _MEASURED.append(n)
-    elif what == "running":
-        pass
+            _done.append(n)
     elif what == "lazy":
-        loaded = list(sys.modules)
+        s["lazy"] = list(sys.modules)
         __import__(name)
-        s["lazy"] = [n for n in sys.modules if n not in loaded]
-    else:
+        s["lazy"] = [n for n in sys.modules if n not in s["lazy"]]
+    elif what == "end":
         print("PEAK_BYTES " + str(s["peak"]))
         print("SETTLED_BYTES " + str(used))
         for n in _names:
-            if n not in sys.modules and n not in _MEASURED:
+            if n not in sys.modules and n not in _done:
                 print("NOT_MEASURED " + n)
         micropython.qstr_info()
         return False
@@ -185,11 +143,8 @@ def _door_step(s, now):
 
 
 def step():
-    s = _state
     now = gc.mem_alloc()
-    if s["i"] < 0:
-        s["before"] = s["prev"] = now
+    if _s["i"] < 0:
+        _s["before"] = _s["prev"] = now
         micropython.qstr_info()  # the names this probe and the runner interned themselves
-    if s["phase"] == "all":
-        return _all_step(s, now)
-    return _door_step(s, now)
+    return (_door if globals().get("MODE") == "door" else _all)(_s, now)

@@ -9,7 +9,7 @@ from test_statemachine_mp import BASE, DOOR, EPOCH, KEY, Counter, FakeServer
 from doorlogic import httpsig, httpsig_server
 from doorlogic.client import DoorClient, compact_json, run
 from doorlogic.clock import Clock
-from doorlogic.offline_codes import decrypt
+from doorlogic.totp import decrypt
 
 
 class Api:

@@ -128,18 +128,18 @@ def test_vault_install_decrypts_and_refuses_garbage():
 
 def test_vault_unloads_the_code_checking_module_after_each_call():
     # on the board it is loaded from flash for the call, and its RAM goes back to the heap
-    doorlogic.forget("doorlogic.offline_codes")  # another test module may have imported it
+    doorlogic.forget("doorlogic.totp")  # another test module may have imported it
     v = offline.Vault(Mem())
     v.install(bytes(32), {"version": 1, "nonce": "ab" * 16, "credentials": []})
-    assert "doorlogic.offline_codes" not in sys.modules
+    assert "doorlogic.totp" not in sys.modules
     assert v.check("123456", 1111111109) is None and v.fails == 1
-    assert "doorlogic.offline_codes" not in sys.modules
+    assert "doorlogic.totp" not in sys.modules
     try:
         v.install(bytes(32), {"version": 2})
         raise AssertionError("accepted a block without nonce")
     except KeyError:
         pass
-    assert "doorlogic.offline_codes" not in sys.modules and v.version == 1
+    assert "doorlogic.totp" not in sys.modules and v.version == 1
 
 
 def _tmpdir():

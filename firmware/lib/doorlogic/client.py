@@ -68,33 +68,22 @@ def compact_json(pairs):
     return ("{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in pairs) + "}").encode()
 
 
-def split_url(base_url):
-    """'http://h:8000/x/' -> ('http://h:8000', '/x'): the path prefix is part of @path."""
-    base = base_url.rstrip("/")
-    start = base.find("://")
-    start = start + 3 if start >= 0 else 0
-    slash = base.find("/", start)
-    if slash < 0:
-        return base, ""
-    return base[:slash], base[slash:]
-
-
 class DoorClient:
-    def __init__(self, base_url, door_id, secret_key_bytes, clock, random_bytes):
-        self._origin, self._prefix = split_url(base_url)
+    """key: the door's secret (bytes); random_bytes(n): n random bytes (os.urandom)."""
+
+    def __init__(self, base_url, door_id, key, clock, random_bytes):
+        # 'http://h:8000/x/' -> origin 'http://h:8000', prefix '/x': the prefix is part of @path
+        base = base_url.rstrip("/")
+        start = base.find("://")
+        slash = base.find("/", start + 3 if start >= 0 else 0)
+        self._origin, self._prefix = (base, "") if slash < 0 else (base[:slash], base[slash:])
         self.door_id = door_id
-        self.key = secret_key_bytes
+        self.key = key
         self.clock = clock
         self._random = random_bytes
 
     def exchange(self, kind, pairs, now_ms, deadline_ms):
         return Exchange(self, kind, pairs, now_ms, deadline_ms)
-
-    def sign(self, path, body):
-        nonce = binascii.hexlify(self._random(16)).decode()
-        h = httpsig.sign_request(self.key, self.door_id, "POST", path, body, self.clock.now(), nonce)
-        h["Content-Type"] = "application/json"
-        return h
 
 
 class Exchange:
@@ -107,7 +96,6 @@ class Exchange:
         self.url = client._origin + self.path
         self._start = now_ms
         self._deadline = deadline_ms
-        self.sends = 0
         self._resent = False  # the one identical resend after a lost reply
         self._restale = False  # the one fresh retry after a stale clock
         self._compat = False  # the one retry with v1 fields for an older backend
@@ -116,8 +104,11 @@ class Exchange:
         self._sign(pairs)
 
     def _sign(self, pairs):
+        c = self._c
         self.body = compact_json(pairs)
-        self.headers = self._c.sign(self.path, self.body)
+        nonce = binascii.hexlify(c._random(16)).decode()
+        self.headers = httpsig.sign_request(c.key, c.door_id, "POST", self.path, self.body, c.clock.now(), nonce)
+        self.headers["Content-Type"] = "application/json"
 
     def left(self, now_ms):
         return self._deadline - diff(now_ms, self._start)
@@ -135,14 +126,13 @@ class Exchange:
 
     def failed(self, exc, now_ms):
         """The transport raised (refused, reset, timed out): the reply may be lost."""
-        self.sends += 1
         if not self._resent and self._again(now_ms):
             self._resent = True
             return
-        self._done(Result(UNREACHABLE, message=_why(exc)))
+        a = getattr(exc, "args", ())
+        self._done(Result(UNREACHABLE, message=str(a[-1] if a else exc)[:40]))
 
     def replied(self, status, headers, body, now_ms):
-        self.sends += 1
         body = body or b""
         if isinstance(body, str):
             body = body.encode()
@@ -161,7 +151,13 @@ class Exchange:
         if not isinstance(data, dict):
             self._done(Result(ERROR, status, None, "bad reply"))
             return
-        _learn_time(c, h, data)
+        # the time from a verified reply, unless NTP has set the clock: server_time in the
+        # body, else the created parameter the backend signed (it verified: it parses)
+        t = _int(data.get("server_time"))
+        if t is None:
+            t = httpsig.reply_created(c.door_id, h.get("signature-input"))
+        if t > 0:
+            c.clock.learn(t)
         err = data.get("error")
         if status == 401 and err == "stale_request" and not self._restale:
             self._restale = True
@@ -183,21 +179,6 @@ class Exchange:
                 self._sign(slim)
                 return
         self._done(interpret(self.kind, status, data, h))
-
-
-def _learn_time(client, headers, data):
-    """Time from a verified reply, unless NTP has set the clock: server_time in the body,
-    else the created parameter the backend signed."""
-    t = _int(data.get("server_time"))
-    if t is None:
-        t = httpsig.reply_created(client.door_id, headers.get("signature-input"))  # verified: parses
-    if t > 0:
-        client.clock.learn(t)
-
-
-def _why(exc):
-    a = getattr(exc, "args", ())
-    return str(a[-1] if a else exc)[:40]
 
 
 def interpret(kind, status, data, headers):

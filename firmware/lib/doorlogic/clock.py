@@ -22,11 +22,12 @@ def port_epoch_offset():
 
 class Clock:
     """now() -> int Unix seconds. time_s: callable giving local seconds (default time.time);
-    source: None (unknown), "rtc", "server" or "ntp"."""
+    offset: added to them (port_epoch_offset()); source: None (unknown), "rtc", "server"
+    or "ntp"."""
 
-    def __init__(self, time_s=None, epoch_offset=0):
+    def __init__(self, time_s=None, offset=0):
         self._time = time_s or time.time
-        self.offset = epoch_offset
+        self.offset = offset
         self.source = "rtc" if self.now() >= _PLAUSIBLE else None
 
     @property

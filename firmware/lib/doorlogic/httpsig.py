@@ -5,18 +5,11 @@
 # doorlogic.httpsig_server, built on these same functions, so both ends build the very same
 # signature base; the door never loads it, which keeps its heap small.
 # Only hashlib.sha256 and binascii are needed; HMAC is written out because MicroPython
-# has no hmac module.
+# has no hmac module (the backend's half switches to CPython's C hmac for its own use).
 import binascii
 import hashlib
 
 from doorlogic import const
-
-try:  # CPython: use the C implementations; MicroPython has no hmac module
-    import hmac as _hmac
-except ImportError:
-    _hmac = None
-if _hmac is not None and not hasattr(_hmac, "compare_digest"):
-    _hmac = None  # micropython-lib's hmac lacks compare_digest: use the portable code
 
 LABEL = "sig1"
 ALG = "hmac-sha256"
@@ -34,12 +27,6 @@ def b64encode(data):
 
 
 def hmac_sha256(key, msg):
-    if _hmac is not None:
-        return _hmac.new(key, msg, hashlib.sha256).digest()
-    return hmac_sha256_portable(key, msg)
-
-
-def hmac_sha256_portable(key, msg):
     # RFC 2104 written out, for MicroPython
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
@@ -52,8 +39,6 @@ def hmac_sha256_portable(key, msg):
 
 
 def equal(a, b):
-    if _hmac is not None:
-        return _hmac.compare_digest(a, b)
     # constant time for equal lengths; lengths are public (always 32 for our MACs)
     if len(a) != len(b):
         return False
@@ -78,14 +63,15 @@ def serialize_params(component_ids, params):
     return out
 
 
-def signature_base(components, signature_params):
-    """components: [(component identifier as serialized, value)]; RFC 9421 §2.5."""
+def signature_base(components, params):
+    """components: [(component identifier as serialized, value)]; params: the
+    Signature-Input member value; RFC 9421 §2.5."""
     lines = []
     for ident, value in components:
         if "\n" in value or "\r" in value:
             raise SignatureError("newline in component")
         lines.append(ident + ": " + value)
-    lines.append('"@signature-params": ' + signature_params)
+    lines.append('"@signature-params": ' + params)
     return "\n".join(lines).encode()
 
 
@@ -111,9 +97,10 @@ def request_components(method, path, digest):
     return comps
 
 
-def reply_components(status, digest, request_signature_value):
+def reply_components(status, digest, request_signature):
+    """request_signature: the sig1 member value of the request's Signature."""
     ids = _REPLY_IDS.split(" ")
-    return [(ids[0], str(status)), (ids[1], digest), (ids[2], request_signature_value)]
+    return [(ids[0], str(status)), (ids[1], digest), (ids[2], request_signature)]
 
 
 def reply_params(keyid, created):
@@ -137,10 +124,10 @@ def sign_request(key, keyid, method, path, body, created, nonce):
     return headers
 
 
-def reply_created(keyid, signature_input):
-    """The created time of a reply's Signature-Input, which must be exactly what the backend
-    writes for this door (reply_params); raises SignatureError otherwise."""
-    raw = member(signature_input)
+def reply_created(keyid, field):
+    """The created time of a reply's Signature-Input field, which must be exactly what the
+    backend writes for this door (reply_params); raises SignatureError otherwise."""
+    raw = member(field)
     head = serialize_params(_REPLY_IDS.split(" "), ()) + ";created="
     digits = raw[len(head) :].split(";", 1)[0]
     if not raw.startswith(head) or not 0 < len(digits) < 16 or digits.strip("0123456789"):
@@ -151,15 +138,16 @@ def reply_created(keyid, signature_input):
     return created
 
 
-def verify_reply(key, keyid, status, headers, body, request_signature_field):
+def verify_reply(key, keyid, status, headers, body, request_signature):
     """True only for a reply signed with key over exactly this status and body, bound to
-    the request we sent. headers: a dict with lower-case names."""
+    the request we sent (request_signature: its Signature field). headers: a dict with
+    lower-case names."""
     try:
         digest = headers.get("content-digest")
         if digest is None or not equal(digest.encode(), content_digest(body).encode()):
             return False
         params = reply_params(keyid, reply_created(keyid, headers.get("signature-input")))
-        comps = reply_components(status, digest, member(request_signature_field))
+        comps = reply_components(status, digest, member(request_signature))
         mac = ":" + b64encode(hmac_sha256(key, signature_base(comps, params))) + ":"
         return equal(member(headers.get("signature")).encode(), mac.encode())
     except (SignatureError, ValueError, TypeError, AttributeError):

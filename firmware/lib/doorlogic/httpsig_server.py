@@ -1,20 +1,33 @@
 # The backend's half of doorlogic.httpsig: parse a request's Signature-Input and Signature
 # (RFC 8941 strings and integers, strict limits) and sign a reply, on httpsig's signature
-# base, so both ends build the very same bytes. The door never loads it (the firmware build
+# base, so both ends build the very same bytes; HMAC and the comparison of MACs from
+# CPython's C hmac where there is one. The door never loads this module (the firmware build
 # leaves it out); it runs on MicroPython too, so the tests' fake backend can use it there.
 import binascii
+import hashlib
 
-from doorlogic.httpsig import (
-    LABEL,
-    SignatureError,
-    b64encode,
-    content_digest,
-    hmac_sha256,
-    member,
-    reply_components,
-    reply_params,
-    signature_base,
-)
+from doorlogic import httpsig
+from doorlogic.httpsig import LABEL, SignatureError, b64encode, content_digest, member, reply_components, reply_params
+
+try:
+    import hmac as _hmac
+except ImportError:
+    _hmac = None
+if not hasattr(_hmac, "compare_digest"):
+    _hmac = None  # none on MicroPython, and micropython-lib's lacks compare_digest
+
+
+def hmac_sha256(key, msg):
+    if _hmac is None:
+        return httpsig.hmac_sha256(key, msg)
+    return _hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def equal(a, b):
+    """Constant-time comparison of two MACs."""
+    if _hmac is None:
+        return httpsig.equal(a, b)
+    return _hmac.compare_digest(a, b)
 
 
 def b64decode(text):
@@ -70,7 +83,7 @@ def sign_reply(key, keyid, status, body, request_signature_field, created):
     digest = content_digest(body)
     comps = reply_components(status, digest, member(request_signature_field))
     params = reply_params(keyid, created)
-    mac = hmac_sha256(key, signature_base(comps, params))
+    mac = hmac_sha256(key, httpsig.signature_base(comps, params))
     return {
         "Content-Digest": digest,
         "Signature-Input": LABEL + "=" + params,

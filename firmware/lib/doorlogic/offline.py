@@ -4,7 +4,7 @@
 # one opened (each step opens once), the wrong-code count (its escalating wait starts again
 # from the top after a reset, so pulling the power does not skip it) and the queued uses
 # that go up with POST /api/v1/offline/uses when the backend is back. Installing
-# credentials and checking a code (doorlogic.offline_codes) are loaded only while they run.
+# credentials and checking a code (doorlogic.totp) are loaded only while they run.
 #
 # On the board the Vault keeps its document in a Store: a small JSON file in flash, written
 # atomically: the new text goes to a temporary file which then replaces the old one by
@@ -13,6 +13,7 @@
 # offline use): flash wears out. (The simulator and the tests give the Vault a store of
 # their own: anything with load() and save(data).)
 import json
+import os
 
 from doorlogic import const, lazy_call
 
@@ -63,7 +64,7 @@ class Vault:
     def install(self, key, block):
         """Credentials from a signed state reply's "offline" object; ValueError when it is
         malformed (nothing is changed then)."""
-        lazy_call("offline_codes", "install", self, key, block)
+        lazy_call("totp", "install", self, key, block)
 
     def wait_left(self):
         """Seconds to wait before the next offline code is checked (counted by the caller
@@ -73,7 +74,7 @@ class Vault:
     def check(self, code, epoch_s):
         """The credential id that code opens at epoch_s (and records the use), or None
         (and counts a wrong code). Each credential's time step opens once."""
-        return lazy_call("offline_codes", "check", self, code, epoch_s)
+        return lazy_call("totp", "check", self, code, epoch_s)
 
     # --- upload ----------------------------------------------------------------------------
     def pending(self):
@@ -96,13 +97,9 @@ class Vault:
 
 
 class Store:
-    def __init__(self, path, fs=None):
-        if fs is None:
-            import os as fs
-        self._fs = fs
+    def __init__(self, path):
         self.path = path
         self._tmp = path + ".tmp"
-        self.writes = 0
 
     def load(self):
         """The stored dict; {} when there is none or it is unreadable."""
@@ -117,15 +114,13 @@ class Store:
         return {}
 
     def save(self, data):
-        fs = self._fs
         with open(self._tmp, "w") as f:
             json.dump(data, f)
         try:
-            fs.rename(self._tmp, self.path)
+            os.rename(self._tmp, self.path)
         except OSError:  # a filesystem whose rename will not replace (FAT)
             try:
-                fs.remove(self.path)
+                os.remove(self.path)
             except OSError:
                 pass
-            fs.rename(self._tmp, self.path)
-        self.writes += 1
+            os.rename(self._tmp, self.path)

@@ -84,8 +84,8 @@ def offline_unavailable(why):
     return _s("No server", why)
 
 
-def offline_wrong(wait_s):
-    return _s("Wrong code", _wait(wait_s) if wait_s else "Try again")
+def offline_wrong(seconds):
+    return _s("Wrong code", _wait(seconds) if seconds else "Try again")
 
 
 # --- failures -----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 # config.py checked before the door starts, every problem reported in full (printed, and
 # scrolled on the LCD), the example values refused (a door with the example secret would be
 # anyone's door); and the cause of the last reset, for the boot report.
+from doorlogic import const
+
 DEFAULTS = {
     "KEYPAD_ROWS": (14, 27, 26, 25),
     "KEYPAD_COLS": (33, 32, 18, 19),
@@ -27,7 +29,7 @@ DEFAULTS = {
 }
 REQUIRED = ("WIFI_SSID", "WIFI_PASSWORD", "BACKEND_URL", "DOOR_ID", "DOOR_SECRET")
 EXAMPLES = {"WIFI_SSID": "your-wifi", "WIFI_PASSWORD": "your-password"}
-_HEX = "0123456789abcdef"
+_HEX = const("0123456789abcdef")
 
 
 def check(module):

@@ -163,9 +163,19 @@ class DoorMachine:
         for t in (self._retry, self._wait):
             if t.due(now_ms):
                 t.stop()
-        if self._timer.due(now_ms):
+        if self._timer.due(now_ms):  # the current screen's time is up
             self._timer.stop()
-            self._timeout(now_ms)
+            st = self.state
+            if st == SENT:
+                self._to_entry(now_ms)
+            elif st == ENTRY or st == OFFLINE:
+                self._to_ready()  # idle: nothing typed for _IDLE_MS
+            elif st == MESSAGE or st == DONE:
+                self._leave_message(now_ms)
+            elif st == DIAG and self._diag_page == 0:
+                self._diag(1, now_ms)
+            elif st == DIAG:
+                self._to_ready()
         if self._heartbeat.due(now_ms):
             self._heartbeat.start(now_ms, self.heartbeat_s * 1000)
             self._report("heartbeat")
@@ -397,20 +407,6 @@ class DoorMachine:
             self._to_entry(now_ms)
         else:
             self._to_ready()
-
-    def _timeout(self, now_ms):
-        st = self.state
-        if st == SENT:
-            self._to_entry(now_ms)
-        elif st == ENTRY or st == OFFLINE:
-            self._to_ready()  # idle: nothing typed for idle_ms
-        elif st == MESSAGE or st == DONE:
-            self._leave_message(now_ms)
-        elif st == DIAG:
-            if self._diag_page == 0:
-                self._diag(1, now_ms)
-            else:
-                self._to_ready()
 
     def _move(self, action, now_ms):
         """Drive the servo; True when it moved. The state is kept in flash (rarely written:

@@ -50,9 +50,6 @@ class Buzzer:
             self._i += 1
             self._note()
 
-    def tone(self, name):
-        self.play(TONES[name])
-
     def startup(self):
         self.play(TONES["startup"])
 
@@ -67,7 +64,3 @@ class Buzzer:
 
     def action(self):
         self.play(TONES["action"])
-
-    def off(self):
-        self._seq = ()
-        self._pwm.duty_u16(0)

@@ -36,7 +36,7 @@ _DISPLAY_OFF = const(0x08)
 _DISPLAY_ON = const(0x0C)  # display on, cursor off, blink off
 _FUNCTION_4BIT_2LINE = const(0x28)
 _SET_DDRAM = const(0x80)
-_ROW_OFFSETS = (0x00, 0x40, 0x14, 0x54)
+_ROW_OFFSETS = (0x00, 0x40)  # DDRAM address of each line's first column
 
 
 class PCF8574:
@@ -57,7 +57,7 @@ class PCF8574:
         self._buf[pos + 1] = b
 
     def write_init_nibble(self, nibble):
-        """One 4-bit write with _RS=0, used by the HD44780 reset sequence."""
+        """One 4-bit write with RS=0, used by the HD44780 reset sequence."""
         self._nibble(0, nibble, 0)
         self._i2c.writeto(self._addr, self._half)
 
@@ -75,17 +75,13 @@ class PCF8574:
 
 
 class LCD:
-    def __init__(self, transport, cols=16, rows=2, sleep_us=None):
+    """A 16x2 HD44780 (rows: 1 or 2)."""
+
+    def __init__(self, transport, rows=2, sleep_us=None):
         self._t = transport
-        self.cols = cols
         self.rows = rows
         self._sleep_us = sleep_us or _sleep_us
-        self.x = 0
-        self.y = 0
         self._shown = [None] * rows  # what show() last wrote per line (skip unchanged)
-        self.init()
-
-    def init(self):
         # datasheet figure 24: 3x "8-bit" then switch to 4-bit, with the stated waits
         s = self._sleep_us
         s(50000)
@@ -113,18 +109,8 @@ class LCD:
 
     def clear(self):
         self.command(_CLEAR)
-        self.x = 0
-        self.y = 0
-        self._invalidate()
-
-    def move_to(self, x, y):
-        self.x = x
-        self.y = y
-        self.command(_SET_DDRAM | (_ROW_OFFSETS[y] + x))
-
-    def _putc(self, code):
-        self._t.write_byte(code, True)
-        self._sleep_us(40)
+        for i in range(self.rows):
+            self._shown[i] = None
 
     def show(self, line0, line1=""):
         """Both lines, each padded/cut to the width. Lines equal to the last show() are
@@ -136,17 +122,13 @@ class LCD:
     def _line(self, y, text):
         if self._shown[y] == text:
             return
-        self.move_to(0, y)
+        self.command(_SET_DDRAM | _ROW_OFFSETS[y])  # column 0 of line y
         n = len(text)
-        for i in range(self.cols):
+        for i in range(16):
             c = ord(text[i]) if i < n else 0x20
-            self._putc(c if c < 0x80 else 0x3F)
-        self.x = self.cols
+            self._t.write_byte(c if c < 0x80 else 0x3F, True)  # not ASCII: "?"
+            self._sleep_us(40)
         self._shown[y] = text
-
-    def _invalidate(self):
-        for i in range(self.rows):
-            self._shown[i] = None
 
 
 ADDRESSES = (0x27, 0x3F)

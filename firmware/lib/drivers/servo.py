@@ -12,23 +12,12 @@ _MAX_US = const(2400)
 _LOCK_ANGLE = const(90)
 _UNLOCK_ANGLE = const(0)
 _RELEASE_MS = const(700)
+_PERIOD_US = const(20000)  # 1 s / _FREQ_HZ
 
 
 class Servo:
-    def __init__(
-        self,
-        pwm,
-        min_us=_MIN_US,
-        max_us=_MAX_US,
-        freq=_FREQ_HZ,
-        lock_angle=_LOCK_ANGLE,
-        unlock_angle=_UNLOCK_ANGLE,
-        release_ms=_RELEASE_MS,
-    ):
+    def __init__(self, pwm, lock_angle=_LOCK_ANGLE, unlock_angle=_UNLOCK_ANGLE, release_ms=_RELEASE_MS):
         self._pwm = pwm
-        self._min = min_us
-        self._max = max_us
-        self._period_us = 1000000 // freq
         self._ns = hasattr(pwm, "duty_ns")
         self.lock_angle = lock_angle
         self.unlock_angle = unlock_angle
@@ -37,19 +26,18 @@ class Servo:
         self.powered = False  # pulses are going out
         self._release = Timer()
         self._moved = False  # moved since the last tick: the release timer starts there
-        pwm.freq(freq)
+        pwm.freq(_FREQ_HZ)
         self._duty(0)
 
     def pulse_us(self, deg):
         deg = min(max(int(deg), 0), 180)
-        return self._min + ((self._max - self._min) * deg + 90) // 180
+        return _MIN_US + ((_MAX_US - _MIN_US) * deg + 90) // 180
 
     def _duty(self, us):
         if self._ns:
             self._pwm.duty_ns(us * 1000)
         else:
-            p = self._period_us
-            self._pwm.duty_u16((65535 * us + p // 2) // p)
+            self._pwm.duty_u16((65535 * us + _PERIOD_US // 2) // _PERIOD_US)
 
     def move(self, deg):
         deg = min(max(int(deg), 0), 180)

@@ -12,15 +12,14 @@ from doorlogic.ticks import Timer
 
 _NTP_TO_UNIX = const(2208988800)
 
-# network.STAT_* names -> what the LCD says (values differ per port, so looked up by name)
-REASONS = (
-    ("STAT_WRONG_PASSWORD", "Wrong Wi-Fi pass"),
-    ("STAT_NO_AP_FOUND", "No access point"),
-    ("STAT_HANDSHAKE_TIMEOUT", "Wi-Fi handshake"),
-    ("STAT_BEACON_TIMEOUT", "AP signal lost"),
-    ("STAT_ASSOC_FAIL", "AP refused us"),
-    ("STAT_CONNECT_FAIL", "Wi-Fi failed"),
-)
+# network.STAT_* name=what the LCD says, one per line (values differ per port, so they are
+# looked up by name). One string: far less RAM than a tuple of twelve.
+_REASONS = const("""STAT_WRONG_PASSWORD=Wrong Wi-Fi pass
+STAT_NO_AP_FOUND=No access point
+STAT_HANDSHAKE_TIMEOUT=Wi-Fi handshake
+STAT_BEACON_TIMEOUT=AP signal lost
+STAT_ASSOC_FAIL=AP refused us
+STAT_CONNECT_FAIL=Wi-Fi failed""")
 
 
 class WifiLink:
@@ -33,7 +32,8 @@ class WifiLink:
         self._log = log
         self._connecting = getattr(network, "STAT_CONNECTING", None)
         self._reasons = {}
-        for name, text in REASONS:
+        for line in _REASONS.split("\n"):
+            name, _, text = line.partition("=")
             v = getattr(network, name, None)
             if v is not None:
                 self._reasons[v] = text
@@ -41,14 +41,7 @@ class WifiLink:
         self._give_up = Timer()  # an attempt that takes too long is abandoned
         self.reason = None  # why we are not connected, for the LCD; None when up
         self.up = False
-        self.attempts = 0
         self.changed = False  # up changed at the last poll
-
-    def _status(self):
-        try:
-            return self.wlan.status()
-        except OSError:
-            return None
 
     def poll(self, now_ms):
         was = self.up
@@ -62,7 +55,10 @@ class WifiLink:
             self._give_up.stop()
             self._next.stop()
             return True
-        st = self._status()
+        try:
+            st = self.wlan.status()
+        except OSError:
+            st = None
         why = self._reasons.get(st)
         if why is not None:
             self.reason = why
@@ -75,7 +71,15 @@ class WifiLink:
         if self._next.at is not None and not self._next.due(now_ms):
             return False
         self._next.start(now_ms, self._retry_ms)
-        self._connect(now_ms)
+        try:
+            self.wlan.active(True)
+            self._disconnect()  # stops the driver's own reconnect loop, so connect() is safe
+            self.wlan.connect(self._ssid, self._password)
+            self._give_up.start(now_ms, self._connect_ms)
+        except OSError as e:
+            a = getattr(e, "args", ())
+            self.reason = ("Wi-Fi " + str(a[-1] if a else e))[:16]
+            self._log("wifi:", e)
         return False
 
     def _disconnect(self):
@@ -83,22 +87,6 @@ class WifiLink:
             self.wlan.disconnect()
         except OSError:
             pass
-
-    def _connect(self, now_ms):
-        self.attempts += 1
-        try:
-            self.wlan.active(True)
-            self._disconnect()  # stops the driver's own reconnect loop, so connect() is safe
-            self.wlan.connect(self._ssid, self._password)
-            self._give_up.start(now_ms, self._connect_ms)
-        except OSError as e:
-            self.reason = _short(e)
-            self._log("wifi:", e)
-
-
-def _short(e):
-    a = getattr(e, "args", ())
-    return ("Wi-Fi " + str(a[-1] if a else e))[:16]
 
 
 def info(wlan):

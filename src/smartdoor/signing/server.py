@@ -63,13 +63,13 @@ def check_signature(params: SignedParams, *, key: bytes, method: str, path: str,
     digest = None
     if body:
         digest = headers.get("content-digest")
-        if digest is None or not httpsig.equal(digest.encode(), httpsig.content_digest(body).encode()):
+        if digest is None or not httpsig_server.equal(digest.encode(), httpsig.content_digest(body).encode()):
             raise _refuse("Content-Digest does not match the body")
     try:
         base = httpsig.signature_base(httpsig.request_components(method, path, digest), params.raw)
     except httpsig.SignatureError:
         raise _refuse("malformed signed component") from None
-    if not httpsig.equal(params.signature, httpsig.hmac_sha256(key, base)):
+    if not httpsig_server.equal(params.signature, httpsig_server.hmac_sha256(key, base)):
         raise _refuse("signature does not verify")
 
 

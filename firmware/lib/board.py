@@ -18,7 +18,7 @@ import sys
 import time
 
 from doorlogic import client as _c
-from doorlogic import const, forget, lazy_call, screens
+from doorlogic import const, forget, lazy_call
 from doorlogic.clock import Clock, port_epoch_offset
 from doorlogic.offline import Store, Vault
 from doorlogic.statemachine import DoorMachine
@@ -26,12 +26,10 @@ from doorlogic.ticks import Uptime, diff
 from drivers import http, wifi
 from drivers.buzzer import Buzzer
 from drivers.keypad import Keypad, Switch
-from drivers.lcd import ADDRESSES, SafeDisplay
 from drivers.servo import Servo
 
 FIRMWARE = "0.2.0"
 HANG_GRACE_MS = 5000  # a call still running this long after its deadline is hung
-BOOT_WINDOW_MS = 3000  # after a reset, Ctrl-C still works this long: mpremote gets in to update
 _LOOP_MS = const(10)
 _WIFI_POLL_MS = const(500)
 _STATE_FILE = const("/door.json")
@@ -228,44 +226,17 @@ class Door:
         await asyncio.gather(self.ui(), self.net(), self.wifi())
 
 
-async def show_config_errors(display, errors, wdt=None, log=print, rounds=None, step_ms=400):
-    """The door cannot run: print every error in full and scroll each on the LCD."""
-    for e in errors:
-        log("config:", e)
-    n = 0
-    while rounds is None or n < rounds:
-        n += 1
-        for e in errors:
-            for offset in range(len(e) + 3):
-                display.show(*screens.config_error(e, offset))
-                if wdt is not None:
-                    wdt.feed()
-                await sleep_ms(step_ms)
-
-
 def main(machine, network, config):
-    import micropython
+    """The door, from main.py: the boot steps (startup, unloaded once done), then the tasks."""
+    import startup
 
-    from doorlogic import settings
-
-    cfg, errors = settings.check(config)
-    c = dict(settings.DEFAULTS)
-    c.update(cfg)
-    del settings
-    forget("doorlogic.settings")  # needed once: its RAM goes back to the heap
-    debug = c["DEBUG"] is True
-    i2c = machine.I2C(0, sda=machine.Pin(c["I2C_SDA"]), scl=machine.Pin(c["I2C_SCL"]), freq=c["I2C_FREQ"])
-    display = SafeDisplay(i2c, ADDRESSES if c["LCD_ADDR"] is None else (c["LCD_ADDR"],))
-    display.show(*screens.booting())
-    if not debug:
-        if BOOT_WINDOW_MS:  # a deliberate update: reset, then mpremote interrupts in this window
-            time.sleep_ms(BOOT_WINDOW_MS)
-        micropython.kbd_intr(-1)  # from now on a stray Ctrl-C on the USB serial cannot stop the door
-    wdt = None if debug else machine.WDT(timeout=c["WATCHDOG_MS"])
-    if errors:
-        asyncio.run(show_config_errors(display, errors, wdt))
+    cfg, display, wdt, errors = startup.prepare(machine, config)
+    if errors:  # the door cannot run: the errors are shown until someone fixes config.py
+        asyncio.run(startup.show_config_errors(display, errors, wdt))
         return
+    del startup
+    forget("startup")
     door = Door(machine, network, cfg, display)
-    del config, cfg, c
+    del config, cfg
     gc.collect()
     asyncio.run(door.run(wdt))

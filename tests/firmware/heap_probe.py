@@ -10,10 +10,11 @@
 #   MODULE <name> <bytes>    growth at its import (its own, when ORDER puts dependencies first)
 #   HEAP_BYTES <bytes>       MODE "all": asyncio and every module of the tree
 #   MODE "door", the door's life, in order:
-#   BOOT_BYTES <bytes>       board.py and its imports, plus doorlogic.settings checking a
-#                            full config.py and naming the reset cause, as board.main does
-#   RUNTIME_BYTES <bytes>    the running door, settings unloaded again; asyncio included
-#                            (frozen in the firmware, but its objects are on the heap)
+#   BOOT_BYTES <bytes>       board.py and its imports, and startup.py with doorlogic.settings
+#                            checking a full config.py and naming the reset cause, as
+#                            board.main does
+#   RUNTIME_BYTES <bytes>    the running door, startup and settings unloaded again; asyncio
+#                            included (frozen in the firmware, but its objects are on the heap)
 #   LAZY <name> <bytes>      a module loaded only for one call (doorlogic.lazy_call), on
 #                            top of the running door, and unloaded after
 #   PEAK_BYTES <bytes>       the most of all those moments
@@ -78,8 +79,10 @@ def _boot():
 _DOOR = [
     ("import", "asyncio"),
     ("import", "board"),
+    ("import", "startup"),  # with drivers.lcd, which stays: the door shows on that display
     ("boot", None),
     ("unload", "doorlogic.settings"),
+    ("unload", "startup"),
     ("running", None),
     ("lazy", "doorlogic.totp"),  # checking a typed offline code, installing codes
     ("unload", None),  # what the lazy module loaded

@@ -10,6 +10,7 @@ import types
 
 import board
 import pytest
+import startup
 from test_statemachine_mp import DOOR, EPOCH, KEY, FakeServer
 
 from doorlogic import screens, settings
@@ -279,7 +280,7 @@ async def test_config_errors_are_shown_in_full_and_the_watchdog_fed():
     hw = Hardware()
     cfg, errors = settings.check(types.SimpleNamespace(DOOR_SECRET="0" * 64, WIFI_SSID="your-wifi"))
     wdt = hw.machine.WDT(5000)
-    await board.show_config_errors(Display(), errors, wdt, log=lambda *a: logged.append(a), rounds=1, step_ms=1)
+    await startup.show_config_errors(Display(), errors, wdt, log=lambda *a: logged.append(a), rounds=1, step_ms=1)
     assert ("config:", "WIFI_PASSWORD is missing") in logged
     secret = next(e for e in errors if e.startswith("DOOR_SECRET"))
     assert len(secret) > 16 and ("config:", secret) in logged  # printed in full
@@ -292,8 +293,8 @@ def test_main_disables_ctrl_c_unless_debug(monkeypatch):
     calls = []
     fake_micropython = types.SimpleNamespace(kbd_intr=lambda c: calls.append(c))
     monkeypatch.setitem(__import__("sys").modules, "micropython", fake_micropython)
-    monkeypatch.setattr(board, "show_config_errors", lambda *a, **k: asyncio.sleep(0))
-    monkeypatch.setattr(board, "BOOT_WINDOW_MS", 0)
+    monkeypatch.setattr(startup, "show_config_errors", lambda *a, **k: asyncio.sleep(0))
+    monkeypatch.setattr(startup, "BOOT_WINDOW_MS", 0)
     hw = Hardware()
     board.main(hw.machine, hw.network, None)  # no config.py: errors shown, then returns here
     assert calls == [-1] and hw.wdt_timeout == 30000

@@ -18,7 +18,7 @@ import binascii
 import json
 
 from doorlogic import const, httpsig
-from doorlogic.ticks import diff
+from doorlogic.ticks import add, diff
 
 PATH_REQUEST = "/api/v1/otp/request"
 PATH_VERIFY = "/api/v1/otp/verify"
@@ -69,18 +69,19 @@ def compact_json(pairs):
 
 
 class DoorClient:
-    """key: the door's secret (bytes); random_bytes(n): n random bytes (os.urandom)."""
+    """url: the backend's base URL; key: the door's secret (bytes); random(n): n random
+    bytes (os.urandom)."""
 
-    def __init__(self, base_url, door_id, key, clock, random_bytes):
+    def __init__(self, url, door_id, key, clock, random):
         # 'http://h:8000/x/' -> origin 'http://h:8000', prefix '/x': the prefix is part of @path
-        base = base_url.rstrip("/")
+        base = url.rstrip("/")
         start = base.find("://")
         slash = base.find("/", start + 3 if start >= 0 else 0)
         self._origin, self._prefix = (base, "") if slash < 0 else (base[:slash], base[slash:])
         self.door_id = door_id
         self.key = key
         self.clock = clock
-        self._random = random_bytes
+        self._random = random
 
     def exchange(self, kind, pairs, now_ms, deadline_ms):
         return Exchange(self, kind, pairs, now_ms, deadline_ms)
@@ -94,8 +95,7 @@ class Exchange:
         self.method = "POST"
         self.path = client._prefix + PATHS[kind]
         self.url = client._origin + self.path
-        self._start = now_ms
-        self._deadline = deadline_ms
+        self._end = add(now_ms, deadline_ms)  # ticks when the whole call must be over
         self._resent = False  # the one identical resend after a lost reply
         self._restale = False  # the one fresh retry after a stale clock
         self._compat = False  # the one retry with v1 fields for an older backend
@@ -111,7 +111,7 @@ class Exchange:
         self.headers["Content-Type"] = "application/json"
 
     def left(self, now_ms):
-        return self._deadline - diff(now_ms, self._start)
+        return diff(self._end, now_ms)
 
     def _again(self, now_ms, wait_ms=0):
         # send again if the deadline leaves time for it, else finish with what we have

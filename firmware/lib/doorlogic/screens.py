@@ -5,13 +5,9 @@ from doorlogic import const
 _WIDTH = const(16)
 
 
-def fit(text):
-    text = str(text)
-    return text[:_WIDTH] if len(text) > _WIDTH else text
-
-
 def _s(a, b=""):
-    return (fit(a), fit(b))
+    """Two lines, each cut to the LCD's width."""
+    return (str(a)[:_WIDTH], str(b)[:_WIDTH])
 
 
 def _wait(seconds):

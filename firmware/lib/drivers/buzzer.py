@@ -22,9 +22,9 @@ class Buzzer:
     def busy(self):
         return self._i < len(self._seq)
 
-    def play(self, seq):
-        """Starts (freq, ms) pairs now, replacing what was playing."""
-        self._seq = seq
+    def play(self, tones):
+        """Starts tones, (freq, ms) pairs, now, replacing what was playing."""
+        self._seq = tones
         self._i = 0
         self._at = None
         self._note()

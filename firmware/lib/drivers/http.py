@@ -12,18 +12,6 @@ _MAX_BODY = const(16384)  # larger replies are refused (the protocol's biggest i
 _MAX_HEADERS = const(40)
 
 
-def split(url):
-    """-> (tls, host, port, path)."""
-    tls = url.startswith("https://")
-    if not tls and not url.startswith("http://"):
-        raise ValueError("not an http(s) URL")
-    rest = url[8 if tls else 7 :]
-    slash = rest.find("/")
-    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-    return tls, host, int(port) if port else (443 if tls else 80), path
-
-
 async def request(method, url, headers, body, timeout_ms):
     """-> (status, headers with lower-case names, body bytes). Raises OSError for every
     failure (refused, reset, timed out, malformed reply), so the caller has one case."""
@@ -36,8 +24,14 @@ async def request(method, url, headers, body, timeout_ms):
 
 
 async def _request(method, url, headers, body):
-    tls, host, port, path = split(url)
-    r, w = await asyncio.open_connection(host, port, ssl=True if tls else None)
+    tls = url.startswith("https://")
+    if not tls and not url.startswith("http://"):
+        raise ValueError("not an http(s) URL")
+    rest = url[8 if tls else 7 :]
+    slash = rest.find("/")
+    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    r, w = await asyncio.open_connection(host, int(port) if port else (443 if tls else 80), ssl=True if tls else None)
     try:
         head = method + " " + path + " HTTP/1.0\r\nHost: " + host + "\r\nConnection: close\r\n"
         for k in headers:
@@ -73,14 +67,10 @@ async def _request(method, url, headers, body):
                 data += chunk
         return status, rh, data
     finally:
-        _close(w)
-
-
-def _close(w):
-    try:
-        w.close()
-        s = getattr(w, "s", None)  # MicroPython's Stream.close() leaves the socket open
-        if s is not None:
-            s.close()
-    except Exception:
-        pass
+        try:
+            w.close()
+            s = getattr(w, "s", None)  # MicroPython's Stream.close() leaves the socket open
+            if s is not None:
+                s.close()
+        except Exception:
+            pass

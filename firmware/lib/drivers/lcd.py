@@ -47,31 +47,30 @@ class PCF8574:
         # one byte = E high then E low (HD44780 latches on the falling edge). Both nibbles
         # of a byte go in one I2C transaction: the PCF8574 updates its port on every byte,
         # and at 100-400 kHz each byte lasts far longer than the 450 ns E pulse minimum.
-        self._buf = bytearray(4)
-        self._half = memoryview(self._buf)[:2]  # made once: slicing allocates on MicroPython
-        self._one = memoryview(self._buf)[:1]
+        self._buf = bytearray(4)  # made once: every character written reuses it
 
-    def _nibble(self, pos, nibble, rs):
-        b = ((nibble & 0x0F) << 4) | rs | self._bl
-        self._buf[pos] = b | _EN
-        self._buf[pos + 1] = b
+    def _nibble(self, at, value, rs):
+        b = ((value & 0x0F) << 4) | rs | self._bl
+        self._buf[at] = b | _EN
+        self._buf[at + 1] = b
 
-    def write_init_nibble(self, nibble):
-        """One 4-bit write with RS=0, used by the HD44780 reset sequence."""
-        self._nibble(0, nibble, 0)
-        self._i2c.writeto(self._addr, self._half)
+    def write_init_nibble(self, value):
+        """One 4-bit write with RS=0, used by the HD44780 reset sequence (4 times, at init:
+        the slice it sends may allocate)."""
+        self._nibble(0, value, 0)
+        self._i2c.writeto(self._addr, memoryview(self._buf)[:2])
 
-    def write_byte(self, byte, data):
+    def write_byte(self, value, data):
         """A command (data=False) or a character (data=True) as two nibbles, high first."""
         rs = _RS if data else 0
-        self._nibble(0, byte >> 4, rs)
-        self._nibble(2, byte, rs)
+        self._nibble(0, value >> 4, rs)
+        self._nibble(2, value, rs)
         self._i2c.writeto(self._addr, self._buf)
 
     def backlight(self, on):
         self._bl = _BACKLIGHT if on else 0
         self._buf[0] = self._bl
-        self._i2c.writeto(self._addr, self._one)
+        self._i2c.writeto(self._addr, memoryview(self._buf)[:1])
 
 
 class LCD:
@@ -100,9 +99,9 @@ class LCD:
         self.command(_ENTRY_MODE)
         self.command(_DISPLAY_ON)
 
-    def command(self, cmd):
-        self._t.write_byte(cmd, False)
-        if cmd <= _HOME:  # clear and home take 1.52 ms, everything else 37 us
+    def command(self, value):
+        self._t.write_byte(value, False)
+        if value <= _HOME:  # clear and home take 1.52 ms, everything else 37 us
             self._sleep_us(2000)
         else:
             self._sleep_us(40)
@@ -134,18 +133,6 @@ class LCD:
 ADDRESSES = (0x27, 0x3F)
 
 
-def probe(i2c, addresses=ADDRESSES):
-    """The first address that answers, or None."""
-    try:
-        found = i2c.scan()
-    except OSError:
-        return None
-    for a in addresses:
-        if a in found:
-            return a
-    return None
-
-
 class SafeDisplay:
     def __init__(self, i2c, addresses=ADDRESSES, retry_ms=30000, log=print):
         self._i2c = i2c
@@ -164,7 +151,15 @@ class SafeDisplay:
         return self._lcd is not None
 
     def _open(self):
-        addr = probe(self._i2c, self._addresses)
+        try:
+            found = self._i2c.scan()
+        except OSError:
+            found = ()
+        addr = None
+        for a in self._addresses:  # the first address that answers
+            if a in found:
+                addr = a
+                break
         if addr is None:
             self._fault("no LCD at " + ",".join(hex(a) for a in self._addresses))
             return

@@ -29,9 +29,9 @@ class Servo:
         pwm.freq(_FREQ_HZ)
         self._duty(0)
 
-    def pulse_us(self, deg):
-        deg = min(max(int(deg), 0), 180)
-        return _MIN_US + ((_MAX_US - _MIN_US) * deg + 90) // 180
+    def pulse_us(self, angle):
+        angle = min(max(int(angle), 0), 180)
+        return _MIN_US + ((_MAX_US - _MIN_US) * angle + 90) // 180
 
     def _duty(self, us):
         if self._ns:
@@ -39,10 +39,10 @@ class Servo:
         else:
             self._pwm.duty_u16((65535 * us + _PERIOD_US // 2) // _PERIOD_US)
 
-    def move(self, deg):
-        deg = min(max(int(deg), 0), 180)
-        self._duty(self.pulse_us(deg))
-        self.angle = deg
+    def move(self, angle):
+        angle = min(max(int(angle), 0), 180)
+        self._duty(self.pulse_us(angle))
+        self.angle = angle
         self.powered = True
         self._moved = True
 

@@ -24,6 +24,7 @@ MICROPYTHON_MODULES = [
 HEAP_BUDGET_ALL = 64 * 1024  # every module built for the board, imported together
 HEAP_BUDGET_RUNTIME = 60 * 1024  # the running door: board.py and its imports, asyncio
 HEAP_BUDGET_PEAK = 60 * 1024  # the most at any moment: at boot, or with a lazily loaded module
+HEAP_BUDGET_OBJECTS = 6 * 1024  # a running door's objects on top of its modules (door_probe.py)
 QSTR_BUDGET = 720  # interned names (the probe's own included)
 HOST_ONLY = {"doorlogic/httpsig_server.mpy"}  # the backend's half: never on the board
 SOAK_SETTLED = 3600  # cycles after which the heap must stay flat
@@ -194,6 +195,16 @@ def test_heap_of_firmware_built_with_mpy_cross(tmp_path):
     assert door["RUNTIME_BYTES"] <= door["SETTLED_BYTES"] <= door["PEAK_BYTES"] <= HEAP_BUDGET_PEAK, door
     assert door["lazy"] and max(door["lazy"].values()) <= door["PEAK_BYTES"], door["lazy"]
     assert door["qstrs"] <= QSTR_BUDGET, door["qstrs"]
+
+
+def test_heap_of_a_running_door_s_objects():
+    # on top of its modules: the door's parts, state machine, vault, task coroutines, and
+    # what 50 lock/unlock cycles through the real Exchange rules leave behind
+    r = run("--steps", HERE / "door_probe.py")
+    assert r.returncode == 0, r.stdout + r.stderr
+    figures = {k: int(v) for k, v in re.findall(r"^([A-Z_]+_BYTES) (\d+)$", r.stdout, re.M)}
+    print("a running door's objects (wasm port):", figures)
+    assert 0 < figures["OBJECTS_BYTES"] <= figures["OBJECTS_CYCLES_BYTES"] <= HEAP_BUDGET_OBJECTS, figures
 
 
 def test_soak_10000_request_cycles_heap_does_not_grow():

@@ -20,12 +20,16 @@ MICROPYTHON_MODULES = [
     "test_totp_mp",
 ]
 
-# bytes of heap, measured in the wasm port after a top-level gc.collect() (see heap_probe.py)
-HEAP_BUDGET_ALL = 64 * 1024  # every module built for the board, imported together
-HEAP_BUDGET_RUNTIME = 60 * 1024  # the running door: board.py and its imports, asyncio
-HEAP_BUDGET_PEAK = 60 * 1024  # the most at any moment: at boot, or with a lazily loaded module
+# bytes of heap, measured in the wasm port after a top-level gc.collect() (see heap_probe.py);
+# set just above what the firmware needs today, so that growth shows up here
+HEAP_BUDGET_ALL = 52 * 1024  # every module built for the board (.mpy), imported at once
+HEAP_BUDGET_SOURCE = 61 * 1024  # the same as .py (build-firmware.sh --source), compiled on import
+HEAP_BUDGET_RUNTIME = 45 * 1024  # the running door: board.py and its imports, asyncio
+HEAP_BUDGET_PEAK = 49 * 1024 + 512  # the most at any moment: at boot, or with a lazily loaded module
 HEAP_BUDGET_OBJECTS = 6 * 1024  # a running door's objects on top of its modules (door_probe.py)
-QSTR_BUDGET = 720  # interned names (the probe's own included)
+# interned names after the door's life, the probe's own (about 50) included: MicroPython's
+# pools of names double in size, and the one after 620 names takes 640 entries (4.5 KB) at once
+QSTR_BUDGET = 620
 HOST_ONLY = {"doorlogic/httpsig_server.mpy"}  # the backend's half: never on the board
 SOAK_SETTLED = 3600  # cycles after which the heap must stay flat
 SOAK_SETTLE_BYTES = 8 * 1024
@@ -180,7 +184,7 @@ def test_heap_of_firmware_imported_from_source(tmp_path):
     # the firmware as source (.py, compiled on the board at import), every module
     used = heap_figures(tmp_path, build(tmp_path, "--source") / "lib")["HEAP_BYTES"]
     print("every firmware module imported as .py (wasm port):", used, "bytes")
-    assert 0 < used <= HEAP_BUDGET_ALL, "%d bytes > budget %d" % (used, HEAP_BUDGET_ALL)
+    assert 0 < used <= HEAP_BUDGET_SOURCE, "%d bytes > budget %d" % (used, HEAP_BUDGET_SOURCE)
 
 
 def test_heap_of_firmware_built_with_mpy_cross(tmp_path):

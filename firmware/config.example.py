@@ -1,6 +1,6 @@
 # Copy to config.py (which git ignores) and fill in. The door refuses to run with the
 # example values (they are shown in full on the LCD and printed on the serial console).
-# Pins are the original Arduino sketch's wiring (ARCHITECTURE.md section 6).
+# Pins are the original Arduino sketch's wiring (docs/architecture.md, section 7).
 
 WIFI_SSID = "your-wifi"
 WIFI_PASSWORD = "your-password"

@@ -24,6 +24,10 @@ from smartdoor.store.embedded import EmbeddedDatabaseError
 app = typer.Typer(help="Smart Door: one-time-code door lock backend.", no_args_is_help=True)
 door_app = typer.Typer(help="Manage doors.", no_args_is_help=True)
 app.add_typer(door_app, name="door")
+person_app = typer.Typer(help="Manage people: who may ask a door for a code.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
+admin_app = typer.Typer(help="The admin web app's accounts.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 
 
 def load_settings(**overrides) -> Settings:
@@ -261,6 +265,126 @@ def door_clear_lockout(door_id: str) -> None:
 
     run_with_db(go)
     typer.echo(f"lockout cleared for {door_id}")
+
+
+def _person_row(p: dict) -> dict:
+    return {"id": p["_id"], "name": p["name"], "email": p["email"], "role": p["role"], "active": p["active"],
+            "keypad": p["keypad"]}  # fmt: skip
+
+
+async def _audited(db, event: str, **details) -> None:
+    """An administrator's action from the command line, in the audit like any other."""
+    await audit_service.record(db, now=_now(), event=event, outcome="info", client="cli", actor="cli", **details)
+
+
+@person_app.command("add")
+def person_add(
+    name: str,
+    email: Annotated[str, typer.Option(help="Where this person's codes and notices go")],
+    role: Annotated[str, typer.Option(help="admin, member or guest")] = "member",
+    keypad: Annotated[
+        str | None, typer.Option(help="The number typed on a keypad (default: the next free one)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Add a person; prints their id and keypad number."""
+    from smartdoor.people import service as people
+
+    async def go(db, settings):
+        person = await people.add_person(db, name=name, email=email, role=role, keypad=keypad, now=_now())
+        await _audited(db, "person_added", person=person["_id"], role=person["role"])
+        return person
+
+    person = run_with_db(go)
+    row = _person_row(person)
+    typer.echo(json.dumps(row) if as_json else f"person id: {row['id']}\nkeypad number: {row['keypad']}")
+
+
+@person_app.command("list")
+def person_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List people."""
+    from smartdoor.people import service as people
+
+    rows = [_person_row(p) for p in run_with_db(lambda db, s: people.list_people(db))]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for p in rows:
+        state = "" if p["active"] else "  (disabled)"
+        typer.echo(f"{p['id']}  {p['keypad']:>6}  {p['role']:<6}  {p['name']:<24} {p['email']}{state}")
+
+
+def _set_active(person_id: str, active: bool) -> None:
+    from smartdoor.people import service as people
+
+    async def go(db, settings):
+        await people.set_active(db, person_id=person_id, active=active)
+        await _audited(db, "person_enabled" if active else "person_disabled", person=person_id)
+
+    run_with_db(go)
+
+
+@person_app.command("disable")
+def person_disable(person_id: str) -> None:
+    """Stop a person from getting codes or logging in (their grants stay, unused)."""
+    _set_active(person_id, False)
+    typer.echo(f"disabled {person_id}")
+
+
+@person_app.command("enable")
+def person_enable(person_id: str) -> None:
+    """Let a disabled person in again."""
+    _set_active(person_id, True)
+    typer.echo(f"enabled {person_id}")
+
+
+@person_app.command("remove")
+def person_remove(person_id: str) -> None:
+    """Remove a person and their grants; their audit stays."""
+    from smartdoor.people import service as people
+
+    async def go(db, settings):
+        await people.remove_person(db, person_id=person_id)
+        await _audited(db, "person_removed", person=person_id)
+
+    run_with_db(go)
+    typer.echo(f"removed {person_id}")
+
+
+@admin_app.command("create")
+def admin_create(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Their name (default: the e-mail address's local part)")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Where the admin pages are reached (default: ADMIN_URL, else http://localhost:8000)"),
+    ] = None,
+) -> None:
+    """Make an administrator (or give an existing one a new link) and print a one-time set-up
+    link where they set a password and register a passkey."""
+    from smartdoor.admin.setup_links import LINK_LIFETIME, create_link, link_url
+    from smartdoor.people import service as people
+
+    async def go(db, settings):
+        person = await people.find_by_email(db, email)
+        if person is None:
+            person = await people.add_person(
+                db, name=name or email.split("@")[0], email=email, role="admin", now=_now()
+            )
+            await _audited(db, "person_added", person=person["_id"], role="admin")
+        elif person["role"] != "admin" or not person["active"]:
+            raise DomainError(f"{person['email']} is a {person['role']}{'' if person['active'] else ' (disabled)'}: "
+                              "change that in the admin app, or use another address")  # fmt: skip
+        token = await create_link(db, person_id=person["_id"], by="cli", now=_now())
+        await _audited(db, "setup_link_made", person=person["_id"])
+        return person, link_url(url or settings.admin_url or "http://localhost:8000", token)
+
+    person, link = run_with_db(go)
+    hours = int(LINK_LIFETIME.total_seconds() // 3600)
+    typer.echo(
+        f"administrator: {person['name']} <{person['email']}> ({person['_id']})\n"
+        f"Open this link within {hours} hours to set a password and a passkey (it works once):\n{link}"
+    )
 
 
 @app.command()

@@ -39,11 +39,27 @@ def test_all_drivers_present():
     assert {"keypad", "lcd", "servo", "buzzer", "wifi", "http"} <= names
 
 
-def test_const_fallback_on_cpython():
-    # on CPython micropython.const does not exist; doorlogic's fallback must be in use (on
-    # MicroPython the compiler folds const(): private ones leave no name behind at all)
+def test_const_comes_from_micropython_when_there_and_the_fallback_changes_nothing(monkeypatch):
+    # the firmware's modules take const from doorlogic (one CPython fallback for all of them;
+    # on MicroPython the compiler folds const(), and a private one leaves no name behind)
+    import importlib
+    import sys
+    import types
+
     import doorlogic
     from drivers import servo
 
-    assert doorlogic.const(7) == 7
-    assert servo._FREQ_HZ == 50 and servo._MIN_US == 500 and servo._MAX_US == 2400
+    # on MicroPython the constants go through micropython.const (folded at compile time)
+    folded = []
+    fake = types.ModuleType("micropython")
+    fake.const = lambda value: folded.append(value) or value
+    monkeypatch.setitem(sys.modules, "micropython", fake)
+    importlib.reload(doorlogic)
+    importlib.reload(servo)
+    assert doorlogic.const is fake.const and {50, 500, 2400} <= set(folded)
+    # on CPython there is no micropython module: the fallback returns its argument unchanged
+    monkeypatch.delitem(sys.modules, "micropython")
+    importlib.reload(doorlogic)
+    importlib.reload(servo)
+    assert doorlogic.const(12345) == 12345 and doorlogic.const is not fake.const
+    assert (servo._FREQ_HZ, servo._MIN_US, servo._MAX_US) == (50, 500, 2400)

@@ -9,7 +9,6 @@ which saves a round trip on the path that opens the door."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -19,14 +18,10 @@ from pymongo.errors import DuplicateKeyError
 from smartdoor.api.errors import error_payload, http_status, json_reply
 from smartdoor.audit import service as audit
 from smartdoor.errors import DomainError, InProgress, NotAuthenticated
-from smartdoor.signing.authenticate import Authenticated
+from smartdoor.signing.authenticate import Authenticated, request_fingerprint
 from smartdoor.store.database import Database
 
 Handler = Callable[[], Awaitable[tuple[int, dict]]]
-
-
-def _fingerprint(request: Authenticated) -> str:
-    return hashlib.sha256(request.signature.encode()).hexdigest()
 
 
 async def answer_once(
@@ -36,7 +31,7 @@ async def answer_once(
     request was handled before; either way answers with the reply, signed."""
     door_id, nonce = request.door["_id"], request.params.nonce
     key = f"{door_id}:{nonce}"
-    sig = _fingerprint(request)
+    sig = request_fingerprint(request.signature)
     keep = timedelta(seconds=2 * skew_seconds + 60)
     try:
         await db.nonces.insert_one({"_id": key, "sig": sig, "status": 0, "purge_at": request.now + keep})

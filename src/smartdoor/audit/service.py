@@ -12,26 +12,9 @@ from smartdoor.store.database import Database
 FIELDS = ("at", "event", "outcome", "door", "action", "reason", "client")
 
 
-async def record(
-    db: Database,
-    *,
-    now: datetime,
-    event: str,
-    outcome: str,
-    door: str | None = None,
-    action: str | None = None,
-    reason: str | None = None,
-    client: str | None = None,
-    **details,
-) -> None:
-    await record_many(
-        db,
-        [
-            entry(
-                now=now, event=event, outcome=outcome, door=door, action=action, reason=reason, client=client, **details
-            )
-        ],
-    )
+async def record(db: Database, **fields) -> None:
+    """Writes one event; `fields` as for entry()."""
+    await record_many(db, [entry(**fields)])
 
 
 def entry(

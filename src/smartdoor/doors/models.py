@@ -17,14 +17,15 @@ Action = Literal["lock", "unlock"]
 DoorState = Literal["locked", "unlocked", "jammed"]
 EndStatus = Literal["used", "superseded", "expired", "burned"]
 
-KEEP_ENDED = 8  # ended codes a door remembers (why a late verify fails, replies to resends)
+KEEP_ENDED = 3  # ended codes a door remembers (why a late verify fails, replies to resends); small: the
+# record is read and written on every attempt
 
 
 class StoredOutcome(TypedDict):
     """The outcome of one verify request, so the identical request sent again (after a lost
     reply) gets it again instead of a second attempt."""
 
-    sig: str  # SHA-256 of the request's Signature header: only the identical request matches
+    sig: str  # signing.authenticate.request_fingerprint: only the identical request matches
     done: bool  # False while the comparison is under way
     reason: NotRequired[str]  # "success" or the refusal's reason
     action: NotRequired[Action]

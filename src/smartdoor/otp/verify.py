@@ -4,7 +4,6 @@ authenticated the request, the counted attempt, the consumption, and the audit i
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from smartdoor.audit import service as audit
@@ -15,10 +14,7 @@ from smartdoor.errors import CodeRejected, DomainError, LockedOut, NotFound, Una
 from smartdoor.otp import codes, notify
 from smartdoor.otp.attempts import Attempt, Replay, outcome_of, plan_attempt, rejected, replay_result
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
-
-
-def request_fingerprint(signature: str) -> str:
-    return hashlib.sha256(signature.encode()).hexdigest()
+from smartdoor.signing.authenticate import request_fingerprint
 
 
 def ended_entry(pending: PendingCode, status: str, now: datetime, replies=None) -> EndedCode:

@@ -6,6 +6,7 @@ genuine-looking answer to show the door)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,13 @@ from smartdoor.doors.models import Door
 from smartdoor.doors.service import door_key
 from smartdoor.errors import NotAuthenticated
 from smartdoor.signing.server import SignedParams, check_signature, is_fresh, parse_request_signature, reply_headers
+
+
+def request_fingerprint(signature: str) -> str:
+    """Names one signed request (its Signature header) in 128 bits: a resend of the identical
+    request matches, another request with the same nonce does not."""
+    return hashlib.sha256(signature.encode()).hexdigest()[:32]
+
 
 FindDoor = Callable[[str], Awaitable[Door | None]]
 

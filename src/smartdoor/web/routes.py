@@ -109,20 +109,28 @@ def build_router(
         state["running"] = device.started.is_set() and device.error is None
         return state
 
-    @router.post("/simulator/key")
-    async def simulator_key(request: Request):
+    async def page_post(request: Request) -> dict | JSONResponse:
+        """The JSON object a post from the demo page itself carries (same origin, its token),
+        or the refusal to answer with."""
         if (refused := same_origin.refusal(request)) is not None:
             return refused
         try:
             payload = parse_json_body(await request.body())
         except BadRequest:
             payload = None
-        key = payload.get("key") if isinstance(payload, dict) else None
+        return payload if isinstance(payload, dict) else {}
+
+    def invalid(message: str) -> JSONResponse:
+        return JSONResponse({"status": "error", "error": "invalid_input", "message": message}, status_code=422)
+
+    @router.post("/simulator/key")
+    async def simulator_key(request: Request):
+        payload = await page_post(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        key = payload.get("key")
         if not isinstance(key, str) or key not in KEYS:
-            return JSONResponse(
-                {"status": "error", "error": "invalid_input", "message": "key must be one of " + "".join(sorted(KEYS))},
-                status_code=422,
-            )
+            return invalid("key must be one of " + "".join(sorted(KEYS)))
         if not running().press(key):
             return JSONResponse(
                 {"status": "error", "error": "busy", "message": "too many queued keys"},
@@ -135,18 +143,12 @@ def build_router(
     async def simulator_network(request: Request):
         """The demo's network switch: {"online": false} makes every call of the simulated
         door fail as if the backend were unreachable (try the offline codes)."""
-        if (refused := same_origin.refusal(request)) is not None:
-            return refused
-        try:
-            payload = parse_json_body(await request.body())
-        except BadRequest:
-            payload = None
-        online = payload.get("online") if isinstance(payload, dict) else None
+        payload = await page_post(request)
+        if isinstance(payload, JSONResponse):
+            return payload
+        online = payload.get("online")
         if not isinstance(online, bool):
-            return JSONResponse(
-                {"status": "error", "error": "invalid_input", "message": "online must be true or false"},
-                status_code=422,
-            )
+            return invalid("online must be true or false")
         running().device.set_network(online)
         return {"status": "ok", "network": "online" if online else "offline"}
 

@@ -83,6 +83,23 @@ def test_door_lifecycle_and_audit(env, running_db):
     assert bad.returncode == 1 and "not an email" in bad.stderr
 
 
+def test_people_commands(env, running_db):
+    alice = json.loads(
+        run(env, "person", "add", "Alice", "--email", "alice@example.com", "--role", "admin", "--json").stdout
+    )
+    assert alice["keypad"] == "100" and alice["role"] == "admin" and alice["active"] is True
+    run(env, "person", "add", "Bob", "--email", "bob@example.com", "--keypad", "42")
+    dup = run(env, "person", "add", "Eve", "--email", "bob@example.com", check=False)
+    assert dup.returncode == 1 and dup.stderr.count("\n") == 1 and "e-mail" in dup.stderr
+    run(env, "person", "disable", alice["id"])
+    listed = {p["name"]: p for p in json.loads(run(env, "person", "list", "--json").stdout)}
+    assert listed["Alice"]["active"] is False and listed["Bob"]["keypad"] == "42"
+    run(env, "person", "remove", listed["Bob"]["id"])
+    events = [json.loads(line) for line in run(env, "audit", "--format", "jsonl").stdout.splitlines()]
+    assert [e["event"] for e in events] == ["person_added", "person_added", "person_disabled", "person_removed"]
+    assert {e["actor"] for e in events} == {"cli"}
+
+
 def test_refuses_unsafe_secret_key_in_one_line(env):
     env["SECRET_KEY"] = "changeme"
     p = run(env, "door", "list", check=False)

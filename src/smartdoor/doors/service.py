@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from smartdoor.crypto import Keyring, Unsealable
 from smartdoor.doors import lockout
 from smartdoor.doors.models import Action, Door, RemoteCommand
+from smartdoor.doors.pending import end_pending
 from smartdoor.errors import AlreadyExists, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from smartdoor.mail.header_values import HeaderValueError, check_address, check_door_name
 from smartdoor.store.database import Database
@@ -255,14 +256,12 @@ async def withdraw_codes(
     field, value = ("pending.grant", grant_id) if grant_id else ("pending.person", person_id)
     if value is None:
         raise InvalidInput("withdraw whose codes?")
-    from smartdoor.otp.verify import end_pending_update, ended_entry  # the engine builds on doors
-
     withdrawn = 0
     for door in await db.doors.find({field: value}, {"pending": 1}).to_list():
         pending = door["pending"]
         moved = await db.doors.update_one(
             {"_id": door["_id"], "pending.id": pending["id"]},
-            end_pending_update(ended_entry(pending, "withdrawn", now)),
+            end_pending(pending, "withdrawn", now),
         )
         withdrawn += moved.modified_count
     return withdrawn

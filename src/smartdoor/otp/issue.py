@@ -22,12 +22,13 @@ from smartdoor.crypto import code_hash
 from smartdoor.doors import lockout
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import KEEP_ENDED, Door, PendingCode
+from smartdoor.doors.pending import ended_entry
 from smartdoor.doors.service import code_keys
 from smartdoor.errors import DomainError, Forbidden, NotAllowed, NotFound, RateLimited, Unavailable
 from smartdoor.mail import message as mail_message
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
-from smartdoor.otp.verify import ended_entry
+from smartdoor.otp.expiry import expiry_event
 
 
 @dataclass
@@ -163,11 +164,11 @@ async def issue_code(
         delivery_error = "no recipients configured"
     base = {"door": door["_id"]}
     events = []
-    if old and old_status in ("superseded", "expired"):
+    if old and old_status == "superseded":
         events.append(
             audit.entry(
                 now=now,
-                event="superseded" if old_status == "superseded" else "expiry",
+                event="superseded",
                 outcome="info",
                 action=old["action"],
                 challenge=old["id"],
@@ -175,6 +176,8 @@ async def issue_code(
                 **base,
             )
         )
+    elif old and old_status == "expired":
+        events.append(expiry_event(old, now=now, **base))
     granted = {"grant": pending["grant"]} if "grant" in pending else {}
     events.append(
         audit.entry(

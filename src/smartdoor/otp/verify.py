@@ -14,34 +14,15 @@ from datetime import datetime
 from smartdoor.access import notices
 from smartdoor.audit import service as audit
 from smartdoor.doors import lockout
-from smartdoor.doors.models import KEEP_ENDED, Door, EndedCode, PendingCode
+from smartdoor.doors.models import Door, EndedCode, PendingCode
+from smartdoor.doors.pending import end_pending, end_pending_update, ended_entry
 from smartdoor.doors.service import code_keys
 from smartdoor.errors import CodeRejected, DomainError, LockedOut, NotAllowed, NotFound, Unavailable
 from smartdoor.otp import codes, notify
 from smartdoor.otp.attempts import Attempt, Replay, outcome_of, plan_attempt, rejected, replay_result
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
+from smartdoor.otp.expiry import expiry_event
 from smartdoor.signing.authenticate import request_fingerprint
-
-
-def ended_entry(pending: PendingCode, status: str, now: datetime, replies=None) -> EndedCode:
-    ended = EndedCode(
-        id=pending["id"],
-        status=status,  # type: ignore[typeddict-item]
-        ended_at=now,
-        replies=replies if replies is not None else pending["replies"],
-    )
-    if "person" in pending:  # a late verify's refusal still names who asked
-        ended["person"] = pending["person"]
-    return ended
-
-
-def end_pending_update(ended: EndedCode, fields: dict | None = None) -> dict:
-    """Moves the door's pending code to its short list of ended codes."""
-    return {
-        "$set": {"pending": None, **(fields or {})},
-        "$push": {"ended": {"$each": [ended], "$slice": -KEEP_ENDED}},
-        "$inc": {"rev": 1},
-    }
 
 
 async def verify_code(
@@ -210,20 +191,10 @@ async def _refused(deps: EngineDeps, *, door: Door, refused: DomainError, now: d
     pending = door.get("pending")
     if isinstance(refused, CodeRejected) and refused.reason == "expired" and pending and pending["expires_at"] <= now:
         moved = await deps.db.doors.update_one(
-            {"_id": door["_id"], "pending.id": pending["id"]},
-            end_pending_update(ended_entry(pending, "expired", now)),
+            {"_id": door["_id"], "pending.id": pending["id"]}, end_pending(pending, "expired", now)
         )
         if moved.modified_count:
-            await audit.record(
-                deps.db,
-                now=now,
-                event="expiry",
-                outcome="failure",
-                action=pending["action"],
-                reason="expired",
-                challenge=pending["id"],
-                **base,
-            )
+            await audit.record_many(deps.db, [expiry_event(pending, now=now, **base)])
             return
     event = "replay" if refused.reason == "replayed_request" else "verify"
     outcome = "refused" if isinstance(refused, LockedOut) else "failure"

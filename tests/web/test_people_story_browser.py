@@ -1,12 +1,13 @@
 """People and access from end to end, in Debian chromium (Playwright), against one backend whose
 clock the test moves: `create_app(settings, clock=FakeClock)` served by uvicorn in a thread (a
-test's own app, no production setting). The first administrator from `smartdoor admin create`
-adds a person and a weekday 09:00-17:00 grant in the admin app and watches the door. At a
-simulated door (the firmware's own state machine, on the demo's simulator page, talking to the
-backend over real HTTP with real signatures) that person types their number: refused at 18:00
-("Not allowed now"), let in at 10:00 the next morning with the code mailed to them alone. The
-watcher is mailed; the audit, filtered by that person, is exported; a remote lock from the admin
-app reaches the door (servo at 90 degrees) and shows in the live feed. Screenshots: artifacts/."""
+test's own app, no production setting). The first administrator, set up from `smartdoor admin
+create` and logged in with a password and a passkey, adds a person and a weekday 09:00-17:00
+grant in the admin app and watches the door. At a simulated door (the firmware's own state
+machine, on the demo's simulator page, talking to the backend over real HTTP with real
+signatures) that person types their number: refused at 18:00 ("Not allowed now"), let in at
+10:00 the next morning with the code mailed to them alone. The watcher is mailed; the audit,
+filtered by that person, is exported; a remote lock from the admin app reaches the door (servo
+at 90 degrees) and shows in the live feed. Screenshots: artifacts/."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from tests.web.test_admin_browser import (  # noqa: F401 (chromium: the fixture)
     add_weekday_grant,
     admin_create,
     chromium,
+    log_in_with_password,
     virtual_authenticator,
 )
 from tests.web.test_browser import ARTIFACTS, WAIT_MS, wait_lcd
@@ -167,6 +169,11 @@ def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afa
     admin.on("pageerror", lambda e: errors.append(str(e)))
     virtual_authenticator(office, admin)
     set_up_first_admin(admin, link, base)
+    admin.click("text=Log out")
+    admin.wait_for_url(re.compile(r".*/admin/login$"), timeout=WAIT_MS)
+    log_in_with_password(admin, base, "ada@example.com")
+    admin.click("[data-passkey-login]")
+    admin.wait_for_url(base + "/admin", timeout=WAIT_MS)
     admin.click("text=People")
     admin.fill('input[name="name"]', "Max Mustermann")
     admin.fill('input[name="email"]', "max@example.com")

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def expiry_event(pending: PendingCode, *, now: datetime, door: str, **details) -> dict:
-    """The audit event of a code nobody used in time (written once, by whoever ends it)."""
+    """The audit event of a code nobody used in time (written once, by whoever ends it). `details`
+    add to it (a verify's client, and the person it already names: the code's own person)."""
     return audit.entry(
         now=now,
         event="expiry",
@@ -28,8 +29,7 @@ def expiry_event(pending: PendingCode, *, now: datetime, door: str, **details) -
         action=pending["action"],
         reason="not used in time",
         challenge=pending["id"],
-        person=pending.get("person"),
-        **details,
+        **{"person": pending.get("person"), **details},
     )
 
 

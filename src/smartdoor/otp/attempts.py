@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from smartdoor.doors import lockout
 from smartdoor.doors.lockout import FailureCost, Limits
 from smartdoor.doors.models import Door, EndedCode, PendingCode, StoredOutcome
+from smartdoor.doors.pending import end_status
 from smartdoor.errors import CodeRejected, DomainError, InProgress, LockedOut, NotAllowed, NotAuthenticated, NotFound
 
 ENDED_MESSAGES = {
@@ -90,10 +91,8 @@ def plan_attempt(
             raise rejected(ended["status"])
         raise NotFound("no such code request", reason="unknown_challenge")
     assert pending is not None
-    if pending["expires_at"] <= now:
-        raise rejected("expired")
-    if pending["attempts"] >= limits.max_attempts_per_code:
-        raise rejected("burned")
+    if ended_by_now := end_status(pending, now=now, max_attempts=limits.max_attempts_per_code):
+        raise rejected(ended_by_now)
     cost = lockout.next_failure(door, limits)
     attempts = pending["attempts"] + 1
     fields = {**cost.fields(now), "pending.attempts": attempts}

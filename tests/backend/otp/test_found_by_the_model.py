@@ -22,3 +22,29 @@ async def test_a_late_verify_of_a_person_s_expired_code_is_a_410_audited_once(ha
     [expiry] = await harness.audit(event="expiry")
     assert expiry["person"] == guest["_id"] and expiry["challenge"] == asked.json()["challenge_id"]
     assert expiry["client"] == "192.0.2.7"
+
+
+async def _burned_code(harness, device) -> str:
+    cid = (await device.request_code()).json()["challenge_id"]
+    wrong = "000000" if harness.latest_code(1) != "000000" else "111111"
+    replies = [await device.verify(cid, wrong) for _ in range(harness.settings.max_attempts_per_code)]
+    assert replies[-1].json()["error"] == "burned"
+    harness.clock.advance(harness.settings.code_ttl_seconds)  # and now past its time too
+    return cid
+
+
+async def test_a_burned_code_stays_burned_once_its_time_is_up_whoever_notices(make_harness):
+    """A burned code past its time was "expired" to a verify and to a new code request but
+    "burned" to the expiry sweeper, so the reply to a late verify depended on whether the
+    sweeper had run, and two of the three wrote an expiry event for a code already burned."""
+    async with make_harness(failures_per_lockout=50) as h:
+        device = await h.add_door()
+        cid = await _burned_code(h, device)
+        r = await device.verify(cid, h.latest_code(1))  # the verify notices
+        assert r.status_code == 410 and r.json()["error"] == "burned"
+        assert (await device.request_code()).status_code == 200  # a new code ends it
+        door = await h.db.doors.find_one({"_id": device.door_id})
+        assert [(e["id"], e["status"]) for e in door["ended"]] == [(cid, "burned")]
+        assert (await device.verify(cid, h.latest_code(1))).json()["error"] == "burned"
+        assert await h.audit(event="expiry") == []
+        assert len(await h.audit(event="burned")) == 1

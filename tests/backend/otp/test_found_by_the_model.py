@@ -48,3 +48,27 @@ async def test_a_burned_code_stays_burned_once_its_time_is_up_whoever_notices(ma
         assert (await device.verify(cid, h.latest_code(1))).json()["error"] == "burned"
         assert await h.audit(event="expiry") == []
         assert len(await h.audit(event="burned")) == 1
+
+
+async def test_a_resent_verify_whose_outcome_a_racing_success_swallowed_is_answered_afresh(harness):
+    """A wrong verify W and a right verify R of one code at once: R counts its attempt on a read
+    of the code where W is still under way, W then settles, and R's consumption moves that read
+    (W "under way") to the ended codes. W resent after a lost reply was told 409 in_progress for
+    as long as the door remembered the code. The race is set up here by its end state: W's
+    outcome put back to "under way" before R reads the door."""
+    device = await harness.add_door()
+    cid = (await device.request_code()).json()["challenge_id"]
+    code = harness.latest_code(1)
+    w = await device.verify(cid, "000000" if code != "000000" else "111111")
+    assert w.status_code == 403
+    w_headers = device.last_request_headers
+    w_nonce = next(iter((await harness.db.doors.find_one({"_id": device.door_id}))["pending"]["replies"]))
+    await harness.db.doors.update_one(
+        {"_id": device.door_id}, {"$set": {f"pending.replies.{w_nonce}.done": False}}
+    )  # as R's read saw it
+    assert (await device.verify(cid, code)).status_code == 200  # R
+    door = await harness.db.doors.find_one({"_id": device.door_id})
+    assert door["ended"][-1]["replies"][w_nonce]["done"] is False  # what the race leaves behind
+    body = {"challenge_id": cid, "code": "000000" if code != "000000" else "111111"}
+    again = await device.post("/api/v1/otp/verify", body, headers=w_headers)  # W, identical
+    assert again.status_code == 410 and again.json()["error"] == "used"

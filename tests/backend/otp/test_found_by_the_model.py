@@ -72,3 +72,21 @@ async def test_a_resent_verify_whose_outcome_a_racing_success_swallowed_is_answe
     body = {"challenge_id": cid, "code": "000000" if code != "000000" else "111111"}
     again = await device.post("/api/v1/otp/verify", body, headers=w_headers)  # W, identical
     assert again.status_code == 410 and again.json()["error"] == "used"
+
+
+async def test_a_late_verify_of_an_older_code_is_audited_and_leaves_the_live_code_alone(harness):
+    """A verify of an older, expired code ended the door's live code too when that one was past
+    its time as well, and wrote the live code's expiry event instead of the verify's refusal."""
+    device = await harness.add_door()
+    ttl = harness.settings.code_ttl_seconds
+    old = (await device.request_code()).json()["challenge_id"]
+    harness.clock.advance(ttl)
+    live = (await device.request_code()).json()["challenge_id"]  # the old one ends: expired
+    harness.clock.advance(ttl)  # the live one is past its time too; nobody has noticed yet
+    r = await device.verify(old, harness.latest_code(2))
+    assert r.status_code == 410 and r.json()["error"] == "expired"
+    door = await harness.db.doors.find_one({"_id": device.door_id})
+    assert door["pending"]["id"] == live
+    [refused] = await harness.audit(event="verify")
+    assert (refused["outcome"], refused["reason"]) == ("failure", "expired")
+    assert [e["challenge"] for e in await harness.audit(event="expiry")] == [old]

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 
 from doorlogic import httpsig
 from smartdoor.clock import FakeClock
@@ -261,3 +262,9 @@ def backend(mongo_uri, tmp_path, smtp_sink):
     live.start()
     yield live
     live.stop()
+
+
+# --- hypothesis: a long local run of the code engine's model test (tests/backend/otp/test_engine_model.py) ---
+
+SOAK_PROFILE = "engine-model-soak"
+hypothesis_settings.register_profile(SOAK_PROFILE, max_examples=1500, stateful_step_count=60)

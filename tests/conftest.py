@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from doorlogic import httpsig
@@ -264,7 +265,16 @@ def backend(mongo_uri, tmp_path, smtp_sink):
     live.stop()
 
 
-# --- hypothesis: a long local run of the code engine's model test (tests/backend/otp/test_engine_model.py) ---
+# --- hypothesis: a long local run of the code engine's model test (tests/backend/otp/test_engine_model.py);
+# registered here because --hypothesis-profile is read before the test directories' own conftests
 
 SOAK_PROFILE = "engine-model-soak"
-hypothesis_settings.register_profile(SOAK_PROFILE, max_examples=1500, stateful_step_count=60)
+hypothesis_settings.register_profile(
+    SOAK_PROFILE,
+    max_examples=1500,
+    stateful_step_count=60,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)

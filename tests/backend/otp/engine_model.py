@@ -49,14 +49,16 @@ NEW = "<new>"  # the challenge id of a code the model expects the engine to make
 class Rules:
     """The limits the app is configured with, small so that every rule is reached in a few steps."""
 
-    max_attempts: int = 4
-    failures_per_lockout: int = 3  # before a code's attempts are spent: a lockout can come first
+    # a code's 2nd wrong attempt locks the door for 30 s, its 3rd burns it; the next code's 1st
+    # locks for 45 s (60, capped), its 3rd starts the hard stop: all of it in a few steps
+    max_attempts: int = 3
+    failures_per_lockout: int = 2
     lockout_base: int = 30
-    lockout_max: int = 60
-    hard_failures: int = 9  # 30 s, 60 s, then the hard stop
+    lockout_max: int = 45
+    hard_failures: int = 6
     requests_per_window: int = 4
     window: int = 300
-    ttl: int = 60
+    ttl: int = 90  # outlasts a lockout: a code can be tried again once the wait is over
     skew: int = 120
     max_uses: int = 2  # the guest's grant
     keep_ended: int = 3  # ended codes a door remembers

@@ -22,8 +22,9 @@ functions: the replies a door gets come from more than the engine (the lockout g
 from memory, code requests are answered once per nonce by the ledger, domain errors become
 statuses in api/errors.py), and a resend is only identical as a signed request.
 
-The CI budget runs in the fast tier; the bigger one is marked slow; a long local run:
-    .venv/bin/python -m pytest tests/backend/otp/test_engine_model.py -m slow --hypothesis-profile engine-model-soak
+The same sequences on every run, sized for CI (CI_BUDGET); a long local run with new random
+sequences each time (-s prints how often each reply was met):
+    .venv/bin/python -m pytest tests/backend/otp/test_engine_model.py --hypothesis-profile engine-model-soak -s
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from smartdoor.access import service as access
 from smartdoor.doors.service import clear_lockout
@@ -49,31 +57,27 @@ from tests.backend.otp.engine_model import NEW, Door, Possibility, Reply, Rules,
 from tests.conftest import SOAK_PROFILE, Harness, code_in
 
 RULES = Rules()
-REACHED: Counter = Counter()
+REACHED: Counter[str] = Counter()  # what the replies were, over a run (printed at its end)
 REQUEST, VERIFY = "/api/v1/otp/request", "/api/v1/otp/verify"
 NOBODY = "999999"  # a keypad number no person has (numbers are given from 100 up)
-ADVANCES = (1, 2, 29, 30, 31, 59, 60, 61, 119, 121, 299, 301, 3601)
+ADVANCES = (1, 2, 30, 45, 3601)  # 3601: past every wait
 UNKNOWN_CHALLENGE = "never-issued-0"
 
 
-def _budget(max_examples: int, steps: int) -> settings:
-    return settings(
-        max_examples=max_examples,
-        stateful_step_count=steps,
-        derandomize=True,  # the same sequences on every run: CI is deterministic
-        deadline=None,  # the embedded database's pace is not under test here
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
+CI_BUDGET = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    derandomize=True,  # the same sequences on every run: CI is deterministic
+    deadline=None,  # the embedded database's pace is not under test here
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
-BUDGETS = {"ci": lambda: _budget(12, 25), "slow": lambda: _budget(60, 40)}
-
-
-def _chosen_budget(name: str) -> settings:
+def _chosen_budget() -> settings:
     if settings.get_current_profile_name() == SOAK_PROFILE:  # a long local run: its own numbers
-        return settings(settings.get_profile(SOAK_PROFILE), deadline=None, database=None)
-    return BUDGETS[name]()
+        return settings.get_profile(SOAK_PROFILE)
+    return CI_BUDGET
 
 
 @pytest.fixture
@@ -177,6 +181,7 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
             self.compared_per_code: Counter[str] = Counter()
             self.wrong_since_reset = 0
             compared.clear()
+            REACHED["(examples)"] += 1
 
         # --- helpers ---------------------------------------------------------------------------
 
@@ -220,7 +225,7 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
             action, who = sent.request
             response = call(self.post(sent))
             got = observed(response)
-            REACHED[("request", got.status, got.error)] += 1
+            REACHED[f"code request: {got.status} {got.error or ''}"] += 1
             if not sent.payload:
                 self.sent.append(replace(sent, payload=response.text))
             outcomes = [door.request_code(nonce=sent.nonce, created=sent.created, action=action, who=who)
@@ -247,7 +252,7 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
             responses = call(all_at_once())
             got = tuple(observed(r) for r in responses)
             for g in got:
-                REACHED[("verify" if len(batch) == 1 else "burst", g.status, g.error)] += 1
+                REACHED[f"{'verify' if len(batch) == 1 else 'burst'}: {g.status} {g.error or ''}"] += 1
             made = list(compared)
             compared.clear()
             for sent, response in zip(batch, responses):
@@ -295,6 +300,11 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
 
         # --- rules -----------------------------------------------------------------------------
 
+        @initialize(action=st.sampled_from(["unlock", "lock"]), who=st.sampled_from([None, "guest"]))
+        def a_code_is_asked_for_first(self, action: str, who: str | None) -> None:
+            """So that most steps have a code to try."""
+            self.request_a_code(action, who)
+
         @rule(action=st.sampled_from(["unlock", "lock"]), who=st.sampled_from([None, None, "guest", "stranger"]))
         def request_a_code(self, action: str, who: str | None) -> None:
             payload: dict = {"action": action}
@@ -303,9 +313,16 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
             self.code_request(self.send(REQUEST, payload, request=(action, who)))
 
         @precondition(lambda self: self.issued)
-        @rule(right=st.sampled_from([False, False, True]))
+        @rule(right=st.booleans())
         def verify(self, right: bool) -> None:
             self.verifies([self.target(right)])
+
+        @precondition(lambda self: self.issued)
+        @rule(times=st.integers(2, 4))
+        def guess(self, times: int) -> None:
+            """Wrong codes one after another, as someone guessing would type them."""
+            for _ in range(times):
+                self.verifies([self.target(False)])
 
         @precondition(lambda self: len(self.issued) > 1)
         @rule(pick=st.integers(0, 1000), right=st.sampled_from([False, True]))
@@ -345,6 +362,13 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
             h.clock.advance(seconds)
             self.doors = {door.advanced(seconds) for door in self.doors}
 
+        @rule(moment=st.sampled_from(list(MOMENTS)), off=st.sampled_from([-1, 0, 1]))
+        def wait_for(self, moment: str, off: int) -> None:
+            """Right before, at or right after a moment a rule turns on (off-by-one bugs live there)."""
+            at = MOMENTS[moment](next(iter(self.doors)), self.sent)
+            if at is not None and at + off > self.now:
+                self.advance_the_clock(at + off - self.now)
+
         @rule()
         def sweep_expired_codes(self) -> None:
             call(expire_overdue(h.db, now=h.clock.now(), max_attempts=RULES.max_attempts))
@@ -379,6 +403,16 @@ def build_machine(h: Harness, loop: asyncio.AbstractEventLoop, compared: list) -
     return EngineVersusModel
 
 
+MOMENTS = {  # when, in the model's seconds (None: nothing to wait for)
+    "the lockout ends": lambda door, sent: door.locked_until,
+    "the code expires": lambda door, sent: door.live.expires_at if door.live else None,
+    "a request leaves the window": lambda door, sent: (
+        min((t for t in door.requests if t > door.now - RULES.window), default=door.now - RULES.window) + RULES.window
+    ),
+    "the last request goes stale": lambda door, sent: sent[-1].created + RULES.skew if sent else None,
+}
+
+
 def wrong(code: str) -> str:
     return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
 
@@ -398,8 +432,9 @@ def _stop_the_expiry_sweeper(loop: asyncio.AbstractEventLoop) -> None:
             task.cancel()
 
 
-@pytest.mark.parametrize("budget", ["ci", pytest.param("slow", marks=pytest.mark.slow)])
-async def test_the_engine_does_what_the_model_allows(make_harness, comparisons, budget):
+@pytest.fixture
+async def engine_versus_model(make_harness, comparisons):
+    """The state machine class, bound to a running app configured with the model's rules."""
     async with make_harness(**RULES.settings()) as h:
         loop = asyncio.get_running_loop()
         _stop_the_expiry_sweeper(loop)
@@ -407,6 +442,104 @@ async def test_the_engine_does_what_the_model_allows(make_harness, comparisons, 
         # must not purge the nonce ledger's entries under the fake clock's feet
         ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
         h.clock.advance((ahead - h.clock.now()).total_seconds())
-        machine = build_machine(h, loop, comparisons)
-        await asyncio.to_thread(run_state_machine_as_test, machine, settings=_chosen_budget(budget))
-        print("REACHED", budget, sorted(REACHED.items()))
+        REACHED.clear()
+        yield build_machine(h, loop, comparisons)
+        print("\nreplies reached:", *(f"{n:6} {what}" for what, n in sorted(REACHED.items())), sep="\n  ")
+
+
+async def test_the_engine_does_what_the_model_allows(engine_versus_model):
+    await asyncio.to_thread(run_state_machine_as_test, engine_versus_model, settings=_chosen_budget())
+
+
+# A fixed walk that meets every rule of the model, so that CI checks each of them against the
+# engine whatever examples hypothesis draws (comments: the reply the model predicts, with
+# Rules(): 3 attempts a code, a wait every 2 failures, 30 s then 45 s, the hard stop at 6).
+WALK: list[tuple[str, dict]] = [
+    # a door guessed at: a lockout, then a burn
+    ("request_a_code", {"action": "unlock", "who": None}),  # 200, code A
+    ("verify", {"right": False}),  # 403 wrong_code, 2 attempts left
+    ("verify", {"right": False}),  # 429 locked_out 30 s (the door's 2nd failure)
+    ("verify", {"right": True}),  # 429, from the lockout gate's memory: nothing compared
+    ("advance_the_clock", {"seconds": 2}),
+    ("request_a_code", {"action": "lock", "who": None}),  # 429 locked_out 28 s: the gate let it re-check
+    ("wait_for", {"moment": "the lockout ends", "off": -1}),
+    ("verify", {"right": True}),  # 429 locked_out 1 s
+    ("wait_for", {"moment": "the lockout ends", "off": 0}),
+    ("verify", {"right": False}),  # 410 burned: A's 3rd attempt (the 3rd failure starts no wait)
+    ("verify", {"right": True}),  # 410 burned, nothing compared
+    # a guest's codes: superseded, raced, used up to the grant's maximum
+    ("request_a_code", {"action": "unlock", "who": "guest"}),  # 200, code B to the guest alone
+    ("request_a_code", {"action": "unlock", "who": "guest"}),  # 200, code C; B superseded
+    ("verify_an_older_code", {"pick": 1, "right": True}),  # 410 superseded (B)
+    ("burst", {"kinds": ["right", "right"], "pick": 0}),  # 200 and 410 used, in either order
+    ("resend", {"pick": 0}),  # the same reply again (the burst's second one: 200 or 410 used)
+    ("request_a_code", {"action": "unlock", "who": "guest"}),  # 200, code D
+    ("verify", {"right": True}),  # 200: the grant's 2nd and last use
+    ("verify", {"right": True}),  # 410 used
+    ("resend", {"pick": 1}),  # 200 again: the resend of the verify that used D
+    ("request_a_code", {"action": "unlock", "who": "stranger"}),  # 429 rate_limited: 4 in the window
+    ("wait_for", {"moment": "a request leaves the window", "off": 0}),
+    ("request_a_code", {"action": "unlock", "who": "guest"}),  # 403 not_allowed (it takes a place)
+    # a code's time
+    ("wait_for", {"moment": "a request leaves the window", "off": 1}),
+    ("request_a_code", {"action": "lock", "who": None}),  # 200, code E
+    ("wait_for", {"moment": "the code expires", "off": -1}),
+    ("verify", {"right": True}),  # 200, its last second
+    ("request_a_code", {"action": "unlock", "who": None}),  # 200, code F
+    ("wait_for", {"moment": "the code expires", "off": 0}),
+    ("verify", {"right": True}),  # 410 expired (this verify ends it)
+    # the waits grow, then the hard stop
+    ("request_a_code", {"action": "unlock", "who": None}),  # 200, code G
+    ("guess", {"times": 2}),  # 403 wrong_code, then 429 locked_out 30 s
+    ("wait_for", {"moment": "the lockout ends", "off": 0}),
+    ("verify", {"right": False}),  # 410 burned (G's 3rd attempt, the door's 3rd failure)
+    ("wait_for", {"moment": "a request leaves the window", "off": 1}),
+    ("request_a_code", {"action": "unlock", "who": None}),  # 200, code H
+    ("verify", {"right": False}),  # 429 locked_out 45 s: the 4th failure (60 s, capped)
+    ("advance_the_clock", {"seconds": 45}),
+    ("guess", {"times": 2}),  # 403 wrong_code, then 429 hard_lockout (the 6th failure; H burned)
+    ("verify_an_older_code", {"pick": 0, "right": True}),  # 429 hard_lockout, from the gate's memory
+    ("advance_the_clock", {"seconds": 2}),
+    ("request_a_code", {"action": "unlock", "who": None}),  # 429 hard_lockout, from the database
+    ("administrator_clears_the_lockout", {}),
+    ("advance_the_clock", {"seconds": 2}),
+    ("verify", {"right": True}),  # 410 burned (H)
+    # the sweeper, a forgotten code, a stale resend
+    ("request_a_code", {"action": "lock", "who": None}),  # 200, code I
+    ("wait_for", {"moment": "the code expires", "off": 0}),
+    ("sweep_expired_codes", {}),  # I ends expired
+    ("verify", {"right": True}),  # 410 expired
+    ("verify_an_older_code", {"pick": 0, "right": True}),  # 404: the door no longer remembers A
+    ("wait_for", {"moment": "the last request goes stale", "off": 1}),
+    ("resend", {"pick": 0}),  # 401 stale_request
+]
+EVERY_REPLY = {
+    "code request: 200 ",
+    "code request: 403 not_allowed",
+    "code request: 429 locked_out",
+    "code request: 429 rate_limited",
+    "code request: 429 hard_lockout",
+    "verify: 200 ",
+    "verify: 401 stale_request",
+    "verify: 403 wrong_code",
+    "verify: 404 unknown_challenge",
+    "verify: 410 burned",
+    "verify: 410 expired",
+    "verify: 410 superseded",
+    "verify: 410 used",
+    "verify: 429 locked_out",
+    "verify: 429 hard_lockout",
+    "burst: 200 ",
+}
+
+
+def walk(machine: RuleBasedStateMachine) -> None:
+    for step, arguments in WALK:
+        getattr(machine, step)(**arguments)
+        machine.failures_are_the_wrong_comparisons_since_the_last_reset()  # type: ignore[attr-defined]
+    machine.teardown()
+
+
+async def test_a_walk_through_every_rule(engine_versus_model):
+    await asyncio.to_thread(lambda: walk(engine_versus_model()))
+    assert not EVERY_REPLY - set(REACHED), f"the walk no longer meets {EVERY_REPLY - set(REACHED)}"

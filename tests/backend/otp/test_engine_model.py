@@ -22,9 +22,16 @@ functions: the replies a door gets come from more than the engine (the lockout g
 from memory, code requests are answered once per nonce by the ledger, domain errors become
 statuses in api/errors.py), and a resend is only identical as a signed request.
 
-The same sequences on every run, sized for CI (CI_BUDGET); a long local run with new random
+Two tests share the machine: hypothesis's random runs, the same sequences on every run and sized
+for CI (CI_BUDGET), and a fixed walk (WALK) that meets every rule of the model once, so that CI
+checks each rule however few random sequences it can afford. A long local run with new random
 sequences each time (-s prints how often each reply was met):
-    .venv/bin/python -m pytest tests/backend/otp/test_engine_model.py --hypothesis-profile engine-model-soak -s
+    .venv/bin/python -m pytest tests/backend/otp/test_engine_model.py -k allows -s \
+        --hypothesis-profile engine-model-soak
+
+Not modelled: more than one door or backend process (another process's lockout gate), a mail
+that cannot be sent, codes withdrawn when a grant or person changes, grant schedules, the
+original Arduino sketch's routes.
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ The rules, as modelled:
   remembers its last `keep_ended` ended codes (why a late verify fails).
 - A verify of a code: a resend of an earlier verify (same nonce and signature) gets that
   verify's outcome again (409 `in_progress` while it is under way on the live code), with the
-  time left of a lockout it started. A verify that was in flight while another one used its code
-  up may have lost its outcome in that race: its resend may be answered afresh instead (which
-  changes nothing: the code is no longer live). Otherwise the door's lockout (429), then the code: unknown (404), ended
-  (410 with why), burned (410), expired (410, and it ends); else the attempt is counted
-  against the code and as the door's next consecutive failure (with the lockout that failure
-  starts) *before* the code is compared. A right code is then used up (200), resets the
+  time left of a lockout it started. A verify that was in flight while another one used its
+  code up may have lost its outcome in that race: its resend may be answered afresh instead
+  (which changes nothing: the code is no longer live). Otherwise the door's lockout (429), then
+  the code: unknown (404), ended (410 with why), burned (410), expired (410, and it ends); else
+  the attempt is counted against the code and as the door's next consecutive failure (with the
+  lockout that failure starts) *before* the code is compared. A right code is then used up (200), resets the
   door's failures and lockout and counts a use of its grant; if another verify used it first:
   410 `used`. A wrong one: 429 if its failure started a lockout, else 410 `burned` if it was
   the code's last attempt, else 403 `wrong_code` with the attempts left.

@@ -265,8 +265,9 @@ def backend(mongo_uri, tmp_path, smtp_sink):
     live.stop()
 
 
-# --- hypothesis: a long local run of the code engine's model test (tests/backend/otp/test_engine_model.py);
-# registered here because --hypothesis-profile is read before the test directories' own conftests
+# --- hypothesis: a long local run of the code engine's model test (tests/backend/otp/test_engine_model.py),
+# new random sequences each time: about 15 examples a minute on a busy 2-core machine, so stop it (Ctrl-C)
+# when you have seen enough. Registered here: --hypothesis-profile is read before the directories' conftests.
 
 SOAK_PROFILE = "engine-model-soak"
 hypothesis_settings.register_profile(

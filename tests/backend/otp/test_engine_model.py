@@ -448,10 +448,10 @@ async def engine_versus_model(make_harness, comparisons):
     async with make_harness(**RULES.settings()) as h:
         loop = asyncio.get_running_loop()
         _stop_the_expiry_sweeper(loop)
-        # whole seconds, and ahead of the real clock: the database's TTL monitor (real time)
-        # must not purge the nonce ledger's entries under the fake clock's feet
-        ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-        h.clock.advance((ahead - h.clock.now()).total_seconds())
+        # whole seconds, and ahead of the real clock (FakeClock starts years ahead): the
+        # database's TTL monitor (real time) must not purge the nonce ledger under the model's feet
+        start = h.clock.now()
+        assert start.microsecond == 0 and start > datetime.now(UTC) + timedelta(days=1), start
         REACHED.clear()
         yield build_machine(h, loop, comparisons)
         print("\nreplies reached:", *(f"{n:6} {what}" for what, n in sorted(REACHED.items())), sep="\n  ")

@@ -15,7 +15,12 @@ import pytest
 from smartdoor import __version__
 from smartdoor.audit.service import query
 from smartdoor.doors import service as doors
+from smartdoor.simulator.device import SimulatedDevice
+from smartdoor.simulator.hardware import LOCK_ANGLE, UNLOCK_ANGLE
 from tests.backend.integrations.mqtt_broker import HomeAssistant
+from tests.conftest import LiveBackend, build_settings
+from tests.simulator.test_people_and_remote import HEARTBEAT_MS
+from tests.simulator.test_simulated_device import Ms
 
 STATE = "/api/v1/state"
 pytestmark = pytest.mark.slow
@@ -106,7 +111,7 @@ async def test_availability_follows_the_heartbeat(make_harness, mosquitto):
         await door.post(STATE, {"state": "unlocked", "event": "boot"})
         await ha.wait_value(f"smartdoor/{d}/availability", "online")
         await ha.wait_value(f"smartdoor/{d}/lock", "UNLOCKED")
-        harness.clock.advance(12 * 60)  # two heartbeats missed: Home Assistant must not show "unlocked" as news
+        harness.clock.advance(2 * 60)  # reports missed: Home Assistant must not show "unlocked" as news
         await ha.wait_value(f"smartdoor/{d}/availability", "offline")
         await ha.wait_value(f"smartdoor/{d}/connectivity", "OFF")
         await door.post(STATE, {"state": "unlocked", "event": "heartbeat"})  # not audited: found by the refresh
@@ -273,3 +278,42 @@ async def _until(check, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
             await asyncio.sleep(0.05)
+
+
+async def test_home_assistant_unlocks_and_locks_the_simulated_door(mongo_uri, tmp_path, smtp_sink, mosquitto):
+    """The whole way: Home Assistant's command over the broker, the backend (uvicorn, real HTTP),
+    the firmware's own DoorMachine in the simulator carrying it out with its heartbeat's signed
+    reply and confirming it, and Home Assistant seeing the door's new state and who opened it."""
+    controller, sink = smtp_sink
+    settings = build_settings(mongo_uri, tmp_path, controller.port, mqtt_url=mosquitto.url(),
+                              mqtt_refresh_seconds=0.2, mqtt_allow_unlock=True)  # fmt: skip
+    live = LiveBackend(settings, sink)
+    live.start()
+    try:
+        async with HomeAssistant(mosquitto) as ha:
+            door_id, secret = live.add_door()
+            device = SimulatedDevice(live.url, door_id, secret)
+            ms = Ms()
+            await asyncio.to_thread(device.start, ms())  # the boot report (blocking HTTP: off the loop)
+            await ha.wait_value(f"smartdoor/{door_id}/lock", "LOCKED")
+            await ha.wait_value(f"smartdoor/{door_id}/availability", "online")
+
+            await ha.publish(f"smartdoor/{door_id}/lock/set", "UNLOCK")
+            await ha.wait_value(f"smartdoor/{door_id}/lock", "UNLOCKING")
+            await asyncio.to_thread(device.tick, ms(HEARTBEAT_MS))  # the heartbeat's reply carries the command
+            assert device.servo.angle == UNLOCK_ANGLE
+            await ha.wait_value(f"smartdoor/{door_id}/lock", "UNLOCKED")
+            await ha.wait_value(f"smartdoor/{door_id}/last_opened", "home_assistant")
+
+            await ha.publish(f"smartdoor/{door_id}/lock/set", "LOCK")
+            await ha.wait_value(f"smartdoor/{door_id}/lock", "LOCKING")
+            await asyncio.to_thread(device.tick, ms(5000))  # soon after a command the door asks every 5 s
+            assert device.servo.angle == LOCK_ANGLE
+            await ha.wait_value(f"smartdoor/{door_id}/lock", "LOCKED")
+        events = live.call(live.db.audit.find({"door": door_id, "event": "remote_command"}).sort("at", 1).to_list())
+        assert [(e["outcome"], e.get("action"), e["actor"]) for e in events] == [
+            ("info", "unlock", "home_assistant"), ("success", "unlock", "home_assistant"),
+            ("info", "lock", "home_assistant"), ("success", "lock", "home_assistant"),
+        ]  # fmt: skip
+    finally:
+        live.stop()

@@ -90,13 +90,18 @@ class MqttBridge:
         who = self.broker.username or "no user name"
         log.info("Home Assistant over MQTT: broker %s (%s), topics %s/…", self.broker, who, self.topics.base)
         delay = FIRST_RETRY_SECONDS
+        standing_by = False
         try:
             while True:
                 _stop_if_cancelled()
                 try:
                     if not await self.lease.acquire(now=self.services.clock.now()):
+                        if not standing_by:
+                            log.info("MQTT: another backend process publishes; this one stands by")
+                            standing_by = True
                         await asyncio.sleep(self._lease_check_seconds)
                         continue
+                    standing_by = False
                     await self._session()
                 except LeaseLost:
                     log.info("MQTT: another backend process publishes now")

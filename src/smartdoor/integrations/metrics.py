@@ -15,6 +15,9 @@ What is counted, and where it comes from:
 - request durations, by route template (`/admin/doors/{door_id}`, never the raw path) and method.
 - doors online (a signed state report within doors.presence.ONLINE_WITHIN): read from the
   database at each scrape, so every process reports the same number.
+- mail waiting in the outbox (smartdoor.outbox: stored when the relay did not take it at once,
+  deleted when delivered or given up), likewise read at each scrape; the gauge exists only in a
+  backend that has the outbox.
 
 Each process counts what it answered (per-process counters, as Prometheus expects): scrape each
 backend process on its own address and add them up with sum(). No label ever holds an e-mail
@@ -25,6 +28,7 @@ from the app's routes."""
 from __future__ import annotations
 
 import hmac
+import importlib.util
 import json
 import logging
 import re
@@ -119,6 +123,12 @@ class Metrics:
             "smartdoor_mqtt_publishing", "1 while this process is the one publishing to Home Assistant over MQTT",
             registry=self.registry,
         )  # fmt: skip
+        self.outbox_pending: Gauge | None = None
+        if has_outbox():
+            self.outbox_pending = Gauge(
+                "smartdoor_mail_outbox_pending", "Mails stored in the outbox, not yet delivered or given up",
+                registry=self.registry,
+            )  # fmt: skip
         self._by_kind = {"code_request": self.code_requests, "verify": self.verifications}
 
     def bind(self, services) -> None:
@@ -145,10 +155,23 @@ class Metrics:
         except PyMongoError as failed:  # the counters are still worth a scrape
             log.warning("metrics: doors online not counted: %s", type(failed).__name__)
             self.doors_online.set(float("nan"))
+        if self.outbox_pending is not None:
+            from smartdoor.outbox import records  # not in every backend: see has_outbox
+
+            try:  # every record is a mail not yet delivered or given up
+                self.outbox_pending.set(await records.collection(services.db).count_documents({}))
+            except PyMongoError as failed:
+                log.warning("metrics: the outbox not counted: %s", type(failed).__name__)
+                self.outbox_pending.set(float("nan"))
         self.mqtt_publishing.set(1 if self.mqtt is not None and self.mqtt.publishing else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def has_outbox() -> bool:
+    """Whether this backend keeps undelivered mail in an outbox (smartdoor.outbox)."""
+    return importlib.util.find_spec("smartdoor.outbox") is not None
 
 
 def route_template(scope) -> str:

@@ -4,10 +4,12 @@ route templates instead of paths, the token, and nothing personal in any label."
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from smartdoor.integrations.metrics import DoorLabels
+from smartdoor.integrations.metrics import DoorLabels, has_outbox
 from smartdoor.settings import Settings
 
 TOKEN = "metrics-" + "t" * 24
@@ -115,3 +117,20 @@ def test_door_labels_are_bounded():
     labels = DoorLabels(limit=2)
     assert [labels("d1"), labels("d2"), labels("d3"), labels("d1")] == ["d1", "d2", "other", "d1"]
     assert labels("a b") == labels("x" * 65) == labels(None) == "other"
+
+
+async def test_mail_waiting_in_the_outbox(make_harness):
+    """A code's mail that the relay did not take waits in the outbox: one pending. A backend
+    without the outbox has no such gauge (rather than a 0 that would say nothing is waiting)."""
+    if not has_outbox():
+        async with make_harness(metrics_token=TOKEN) as harness:
+            assert "smartdoor_mail_outbox_pending" not in await scrape(harness)
+        return
+    with socket.socket() as closed:  # a port nobody listens on: the relay is down
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    async with make_harness(metrics_token=TOKEN, mail_port=dead_port) as harness:
+        assert samples(await scrape(harness))[("smartdoor_mail_outbox_pending", ())] == 0
+        door = await harness.add_door()
+        assert (await door.request_code()).json()["status"] == "partial_success"
+        assert samples(await scrape(harness))[("smartdoor_mail_outbox_pending", ())] == 1

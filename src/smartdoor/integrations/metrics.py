@@ -34,19 +34,18 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pymongo.errors import PyMongoError
-from starlette.datastructures import Headers
 
+from doorlogic import httpsig
 from doorlogic.client import PATH_REQUEST, PATH_STATE, PATH_USES, PATH_VERIFY
 from smartdoor.doors.presence import online_since
-from smartdoor.errors import NotAuthenticated
 from smartdoor.settings import Settings
-from smartdoor.signing.server import parse_request_signature
 
 log = logging.getLogger(__name__)
 PATH_METRICS = "/metrics"
@@ -70,6 +69,7 @@ OUTCOMES = frozenset(
 )  # fmt: skip
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DOOR_LABEL = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+KEYID = re.compile(r';keyid="([^"]*)"')
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -130,13 +130,27 @@ class Metrics:
                 registry=self.registry,
             )  # fmt: skip
         self._by_kind = {"code_request": self.code_requests, "verify": self.verifications}
+        # labelled children, looked up once: prometheus_client's labels() checks and locks each
+        # time (a dict stays bounded: route templates × methods, door labels × outcomes)
+        self._durations: dict[tuple[str, str], Any] = {}
+        self._replies: dict[tuple[str, str, str], Any] = {}
 
     def bind(self, services) -> None:
         self.services = services
 
     def device_reply(self, kind: str, *, door: str, outcome: str) -> None:
-        counter = self._by_kind[kind]
-        counter.labels(door=door, outcome=outcome if outcome in OUTCOMES else "other").inc()
+        key = (kind, door, outcome if outcome in OUTCOMES else "other")
+        child = self._replies.get(key)
+        if child is None:
+            child = self._replies[key] = self._by_kind[kind].labels(door=door, outcome=key[2])
+        child.inc()
+
+    def request_took(self, route: str, method: str, seconds: float) -> None:
+        key = (route, method)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = self.request_duration.labels(route=route, method=method)
+        child.observe(seconds)
 
     def observe_audit(self, events: Iterable[dict]) -> None:
         """The audit tap: a lockout started is one audit event wherever it was decided."""
@@ -237,7 +251,7 @@ class MetricsMiddleware:
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
             elapsed = time.perf_counter() - started
-            self.metrics.request_duration.labels(route=route_template(scope), method=method).observe(elapsed)
+            self.metrics.request_took(route_template(scope), method, elapsed)
             if kind:
                 self._count(scope, kind, reply)
 
@@ -247,14 +261,24 @@ class MetricsMiddleware:
         outcome = _outcome(reply.status, body, legacy=legacy)
         if legacy:
             door = "legacy"
-        elif reply.signed:  # signed only for an authenticated request: keyid is a real door
-            try:
-                door = self.metrics.doors(parse_request_signature(Headers(scope=scope), has_body=True).keyid)
-            except NotAuthenticated:
-                door = "unknown"
+        elif reply.signed:  # signed only for an authenticated request: its keyid is a real door
+            door = self.metrics.doors(signed_door(scope))
         else:
             door = "unknown"
         self.metrics.device_reply(kind, door=door, outcome=outcome)
+
+
+def signed_door(scope) -> str | None:
+    """The keyid of the request's signature (the same label the authentication checked). Read
+    only for a request whose reply was signed, so it authenticated: no need to parse it again."""
+    for name, value in scope["headers"]:
+        if name == b"signature-input":
+            try:
+                found = KEYID.search(httpsig.member(value.decode("latin-1")))
+            except httpsig.SignatureError:
+                return None
+            return found.group(1) if found else None
+    return None
 
 
 def bearer_ok(request: Request, token: str) -> bool:

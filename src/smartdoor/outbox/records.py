@@ -1,0 +1,74 @@
+"""The outbox's records (MongoDB collection `outbox`): one per message not yet delivered or given
+up, deleted as soon as it is either.
+
+The message itself (headers and body: addresses and, for a code, the code) is stored only
+sealed: AES-GCM under the keyring's key derived from SECRET_KEY (crypto.Keyring.seal), with the
+record's own id as associated data, so a sealed body opens only in the record it was made for.
+Everything else in a record is what the retries and the audit need, and names no address and
+no code."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import NotRequired, TypedDict
+
+from bson.binary import Binary
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from smartdoor.crypto import Keyring
+from smartdoor.store.database import Database
+
+COLLECTION = "outbox"
+PURGE_AFTER = timedelta(days=1)  # a record no backend process gave up (none ran since) is purged by TTL
+
+
+class OutboxRecord(TypedDict):
+    _id: str  # "code:<challenge id>" for a code's mail (one per code), random for a notice
+    kind: str  # "code" | "unlock_notice" | "lockout_notice"
+    door: str
+    challenge: NotRequired[str]  # a code's mail: given up as soon as the door's live code is another
+    event: str  # the audit event each attempt writes
+    details: dict  # that event's other fields: person, action, recipients (a count)…
+    sealed: bytes  # the message, sealed (see above)
+    attempts: int  # attempts made or under way
+    next_at: datetime  # due for its next attempt
+    lease_until: datetime  # an attempt under way holds the record until then; in the past: free
+    lease_owner: str | None  # the process making that attempt
+    give_up_at: datetime  # dropped (and audited) when not delivered by then
+    retry_cap: float  # the longest wait between two attempts, seconds
+    last_error: str | None
+    purge_at: datetime  # the TTL index's, a day after give_up_at
+
+
+def collection(db: Database) -> AsyncCollection:
+    return db.db[COLLECTION]
+
+
+async def ensure_indexes(db: Database) -> None:
+    # idempotent: safe at every start
+    await collection(db).create_index([("next_at", ASCENDING)])  # the retry worker's "what is due"
+    await collection(db).create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
+
+
+def _associated(record_id: str) -> str:
+    return f"outbox:{record_id}"
+
+
+def seal(keyring: Keyring, record_id: str, message: EmailMessage) -> Binary:
+    return Binary(keyring.seal(_associated(record_id), message.as_bytes()))
+
+
+def open_message(keyring: Keyring, record: OutboxRecord) -> EmailMessage:
+    """The message back; crypto.Unsealable when sealed under a key the keyring no longer holds."""
+    raw = keyring.open(_associated(record["_id"]), bytes(record["sealed"]))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)  # the default policy's message class
+    return message
+
+
+def purge_at(give_up_at: datetime) -> datetime:
+    return give_up_at + PURGE_AFTER

@@ -1,0 +1,366 @@
+"""The outbox: every message is stored (sealed, records.py) and sent; what was not delivered is
+retried with backoff until it is, or until it is given up.
+
+- **The first attempt** is made at once by the process that has the message, while its record
+  is written (the two run side by side: the record is leased to this process from the start, so
+  no other process touches it meanwhile). For a code this happens before the door's reply, which
+  therefore says `success` only when the relay has taken the mail, and `partial_success` only
+  once the retry is stored.
+- **Retries** are made by any backend process on the database (`run`, one worker per process):
+  it reads what is due and claims each record with a conditional update (`attempts` still what
+  it read, lease free) that sets a lease of MAIL_TIMEOUT_SECONDS + 15 s and counts the attempt.
+  Only the process whose update matched sends; the others skip the record. An attempt is cut at
+  MAIL_TIMEOUT_SECONDS, well inside the lease. A failed attempt frees the lease and sets the
+  next one (backoff.py); a delivered message's record is deleted, whoever holds it.
+- **A process that dies mid-attempt** keeps its lease until the lease runs out; then another
+  process (or this one, restarted) claims the record and sends again.
+- **At least once.** If the relay accepted a message but the process stopped (or lost the
+  database) before deleting its record, the message is sent again when the lease has run out:
+  the only way to never lose a mail a door was promised, since SMTP cannot tell "accepted" from
+  "lost" after the fact. A code's mail is sent again only while that code is still the door's
+  live one, unused and unexpired (so never once it has been typed), to the same people with the
+  same code, and with the same Message-ID, by which many mail stores show it once. The
+  alternative, at most once, would drop any message whose attempt was cut short, including the
+  far more common case of a process stopping before the relay took anything.
+- **Given up**: a code's mail when its code expires, or as soon as the code is no longer the
+  door's live one (used, superseded, withdrawn); a notice after NOTICE_GIVE_UP (an hour);
+  anything sealed under a key no longer held. The record is deleted and a `mail_dropped`
+  event written, once, by the process whose conditional delete matched.
+- **Audit**: every attempt writes its event (`mail_delivery` for a code, `unlock_notice`,
+  `lockout_notice`) with its number (`attempt`) and outcome. Neither the audit nor a log line
+  holds a code or an address."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from smartdoor.audit import service as audit
+from smartdoor.crypto import Keyring, Unsealable
+from smartdoor.outbox import records
+from smartdoor.outbox.backoff import retry_delay
+from smartdoor.outbox.records import OutboxRecord
+from smartdoor.settings import Settings
+from smartdoor.store.database import Database
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[EmailMessage], Awaitable[str | None]]
+"""Sends one message; None when delivered, else a short reason (never raises)."""
+
+NOT_CONFIGURED = "mail not configured"
+LEASE_MARGIN_SECONDS = 15.0  # beyond an attempt's deadline: recording its outcome, clocks of other hosts
+CODE_RETRY_CAP_SECONDS = 15.0
+NOTICE_RETRY_CAP_SECONDS = 300.0
+NOTICE_GIVE_UP = timedelta(hours=1)
+BATCH = 8  # due records one pass attempts side by side (each claims its own)
+SWEEP_SECONDS = 5.0  # clock time between looks at the collection when nothing known to this process is due
+
+
+@dataclass(frozen=True)
+class Mail:
+    """What the outbox keeps about a message besides the message itself."""
+
+    kind: str  # "code" | "unlock_notice" | "lockout_notice"
+    door: str
+    event: str  # the audit event of each attempt
+    details: dict  # that event's other fields; never an address or a code
+    give_up_at: datetime
+    retry_cap: float
+    challenge: str | None = None  # a code's mail: the code it carries
+
+
+def code_mail(*, door: str, challenge: str, expires_at: datetime, details: dict) -> Mail:
+    """A code's mail: retried until the code expires, and only while it is the door's live code."""
+    return Mail(
+        kind="code", door=door, event="mail_delivery", details={"challenge": challenge, **details},
+        give_up_at=expires_at, retry_cap=CODE_RETRY_CAP_SECONDS, challenge=challenge,
+    )  # fmt: skip
+
+
+def notice_mail(*, kind: str, door: str, now: datetime, details: dict) -> Mail:
+    """A notice (`unlock_notice`, `lockout_notice`): its audit event is its kind; retried for an hour."""
+    return Mail(
+        kind=kind, door=door, event=kind, details=details, give_up_at=now + NOTICE_GIVE_UP,
+        retry_cap=NOTICE_RETRY_CAP_SECONDS,
+    )  # fmt: skip
+
+
+class Outbox:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        keyring: Keyring,
+        send: Send,
+        clock,
+        settings: Settings,
+        owner: str | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._db, self._keyring, self._send, self._clock = db, keyring, send, clock
+        self._configured = settings.mail_configured
+        self._attempt_seconds = settings.mail_timeout_seconds
+        self._lease = timedelta(seconds=settings.mail_timeout_seconds + LEASE_MARGIN_SECONDS)
+        self.owner = owner or secrets.token_hex(8)  # names this process in the leases it holds
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._due_hint: datetime | None = None  # the earliest retry this process has set
+        self._next_sweep: datetime | None = None
+        self._stopping = False
+        self._task: asyncio.Task | None = None
+        self._passes = (0, 0)  # the worker's passes begun, ended
+        self._pass_ended = asyncio.Condition()
+
+    # ------------------------------------------------------------------ the first attempt
+
+    async def send_first(
+        self, message: EmailMessage, mail: Mail, *, now: datetime, audit_along: list[dict] | None = None
+    ) -> str | None:
+        """Stores the message and makes its first attempt, side by side; returns None when it was
+        delivered, else the reason (the message then waits for its retry, already stored).
+        `audit_along`: events the caller writes in the same audit insert as this attempt's, after
+        it (one command fewer, and in order). Raises the database's error when the record could
+        not be stored and the attempt failed: nothing would retry it."""
+        if not self._configured:  # nothing could ever deliver it: nothing to keep
+            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=NOT_CONFIGURED, now=now,
+                              along=audit_along)  # fmt: skip
+            return NOT_CONFIGURED
+        record = self._new_record(message, mail, now=now)
+        stored, error = await asyncio.gather(
+            records.collection(self._db).insert_one(record), self._attempt(message), return_exceptions=True
+        )
+        if isinstance(error, BaseException):  # _attempt does not raise; a cancellation would land here
+            raise error
+        if isinstance(stored, BaseException):
+            if error is not None:
+                raise stored
+            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=None, now=now, along=audit_along)
+            return None
+        await self._finish(record, error, now=now, audit_along=audit_along)
+        return error
+
+    def _new_record(self, message: EmailMessage, mail: Mail, *, now: datetime) -> OutboxRecord:
+        record_id = f"code:{mail.challenge}" if mail.challenge else secrets.token_urlsafe(12)
+        if "Message-ID" not in message:  # the same on every attempt: a mail store can tell a resend
+            domain = str(message.get("From", "")).rpartition("@")[2].strip(" >") or "smartdoor.invalid"
+            message["Message-ID"] = make_msgid(idstring=record_id.replace(":", "-"), domain=domain)
+        if "Date" not in message:  # when it was written, not when an attempt finally got through
+            message["Date"] = format_datetime(now)
+        record = OutboxRecord(
+            _id=record_id,
+            kind=mail.kind,
+            door=mail.door,
+            event=mail.event,
+            details=mail.details,
+            sealed=records.seal(self._keyring, record_id, message),
+            attempts=1,
+            next_at=now,
+            lease_until=now + self._lease,
+            lease_owner=self.owner,
+            give_up_at=mail.give_up_at,
+            retry_cap=mail.retry_cap,
+            last_error=None,
+            purge_at=records.purge_at(mail.give_up_at),
+        )
+        if mail.challenge:
+            record["challenge"] = mail.challenge
+        return record
+
+    # ------------------------------------------------------------------ one attempt and its outcome
+
+    async def _attempt(self, message: EmailMessage) -> str | None:
+        try:  # the mailer has this deadline itself; kept here too because the lease relies on it
+            async with asyncio.timeout(self._attempt_seconds + 1):
+                return await self._send(message)
+        except TimeoutError:
+            return "mail delivery failed (TimeoutError)"
+
+    async def _finish(
+        self, record: OutboxRecord, error: str | None, *, now: datetime, audit_along: list[dict] | None = None
+    ) -> None:
+        """Records an attempt's outcome (the record deleted, or freed with its next attempt set)
+        and audits it, side by side."""
+        outcome = self._delivered(record) if error is None else self._failed(record, error, now=now)
+        await asyncio.gather(
+            outcome,
+            self._audit(
+                record["door"], record["event"], record["details"], attempt=record["attempts"], error=error, now=now,
+                along=audit_along,
+            ),
+        )  # fmt: skip
+
+    async def _delivered(self, record: OutboxRecord) -> None:
+        # whoever holds it: a process about to send it again must find nothing
+        await records.collection(self._db).delete_one({"_id": record["_id"]})
+
+    async def _failed(self, record: OutboxRecord, error: str, *, now: datetime) -> None:
+        wait = timedelta(seconds=retry_delay(record["attempts"], cap_seconds=record["retry_cap"]))
+        next_at = min(now + wait, record["give_up_at"])
+        await records.collection(self._db).update_one(
+            {"_id": record["_id"], "lease_owner": self.owner, "attempts": record["attempts"]},
+            {"$set": {"lease_until": now, "next_at": next_at, "last_error": error}},
+        )
+        self._hint(next_at)
+
+    async def _audit(
+        self, door: str, event: str, details: dict, *, attempt: int, error: str | None, now: datetime,
+        along: list[dict] | None = None,
+    ) -> None:  # fmt: skip
+        this = audit.entry(
+            now=now, event=event, outcome="failure" if error else "success", door=door, reason=error,
+            attempt=attempt, **details,
+        )  # fmt: skip
+        await audit.record_many(self._db, [*(along or []), this])
+
+    # ------------------------------------------------------------------ retries
+
+    async def deliver_due(self, *, now: datetime | None = None) -> int:
+        """One pass: up to BATCH records due now and not leased, each given up, or claimed and
+        attempted. Returns how many records it looked at (BATCH: there may be more)."""
+        now = now or self._clock.now()
+        due = (
+            await records.collection(self._db)
+            .find({"next_at": {"$lte": now}, "lease_until": {"$lte": now}})
+            .sort("next_at", 1)
+            .limit(BATCH)
+            .to_list()
+        )
+        await asyncio.gather(*(self._retry(record, now=now) for record in due))
+        return len(due)
+
+    async def _retry(self, record: OutboxRecord, *, now: datetime) -> None:
+        if record["give_up_at"] <= now:
+            await self._drop(record, reason="expired", outcome="failure", now=now)
+            return
+        if record.get("challenge") and (ended := await self._code_ended(record, now=now)):
+            await self._drop(record, reason=f"code {ended}", outcome="info", now=now)
+            return
+        try:
+            message = records.open_message(self._keyring, record)
+        except Unsealable:  # sealed under a SECRET_KEY this process no longer has
+            await self._drop(record, reason="unsealable", outcome="failure", now=now)
+            return
+        if not await self._claim(record, now=now):
+            return  # another process has it
+        attempt = {**record, "attempts": record["attempts"] + 1}
+        error = await self._attempt(message)
+        await self._finish(attempt, error, now=self._clock.now())  # type: ignore[arg-type]
+
+    async def _claim(self, record: OutboxRecord, *, now: datetime) -> bool:
+        """The conditional update only one process can win: the record unchanged since it was read
+        (same attempt count), due, and not leased."""
+        claimed = await records.collection(self._db).update_one(
+            {
+                "_id": record["_id"],
+                "attempts": record["attempts"],
+                "next_at": {"$lte": now},
+                "lease_until": {"$lte": now},
+            },
+            {"$set": {"lease_until": now + self._lease, "lease_owner": self.owner}, "$inc": {"attempts": 1}},
+        )
+        return bool(claimed.modified_count)
+
+    async def _code_ended(self, record: OutboxRecord, *, now: datetime) -> str | None:
+        """None while the mail's code is still its door's live code; else how it ended."""
+        door = await self._db.doors.find_one(
+            {"_id": record["door"]}, {"pending.id": 1, "pending.expires_at": 1, "ended.id": 1, "ended.status": 1}
+        )
+        if door is None:
+            return "removed"  # the door went, and its code with it
+        pending = door.get("pending") or {}
+        if pending.get("id") == record["challenge"]:
+            return None if pending["expires_at"] > now else "expired"
+        return next((e["status"] for e in door.get("ended") or [] if e.get("id") == record["challenge"]), "ended")
+
+    async def _drop(self, record: OutboxRecord, *, reason: str, outcome: str, now: datetime) -> None:
+        """Deletes a record it was about to attempt and audits that once: the delete has the
+        claim's condition, so of several processes one deletes and audits."""
+        dropped = await records.collection(self._db).delete_one(
+            {"_id": record["_id"], "attempts": record["attempts"], "lease_until": {"$lte": now}}
+        )
+        if dropped.deleted_count:
+            details = record["details"]
+            await audit.record(
+                self._db, now=now, event="mail_dropped", outcome=outcome, door=record["door"], reason=reason,
+                kind=record["kind"], attempts=record["attempts"], challenge=record.get("challenge"),
+                person=details.get("person"), action=details.get("action"),
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ the worker
+
+    def _hint(self, next_at: datetime) -> None:
+        if self._due_hint is None or next_at < self._due_hint:
+            self._due_hint = next_at
+
+    def _worth_a_look(self, now: datetime) -> bool:
+        """A pass reads the collection: only when a retry this process set is due, or SWEEP_SECONDS
+        after the last look (records other processes left), so an idle backend sends no command."""
+        return (self._due_hint is not None and self._due_hint <= now) or (
+            self._next_sweep is None or self._next_sweep <= now
+        )
+
+    def wake(self) -> None:
+        """Makes the worker look at the collection now."""
+        self._wake.set()
+
+    async def look_now(self) -> None:
+        """Wakes the worker and returns once it has ended a pass begun after this call (so a test
+        that moves its clock on knows the outbox has looked at that moment). Without a running
+        worker, makes the pass itself."""
+        if self._task is None or self._task.done():
+            await self.deliver_due()
+            return
+        want = self._passes[0] + 1
+        self.wake()
+        async with self._pass_ended:
+            await self._pass_ended.wait_for(lambda: self._passes[1] >= want or self._task is None)
+
+    async def run(self) -> None:
+        """The retry worker, for the app's lifetime (start/stop). It wakes every poll_seconds (real
+        time) and decides by the clock whether anything may be due."""
+        woken = True  # a first look at start: records left by a previous run
+        while not self._stopping:
+            now = self._clock.now()
+            if woken or self._worth_a_look(now):
+                self._due_hint, self._next_sweep = None, now + timedelta(seconds=SWEEP_SECONDS)
+                self._passes = (self._passes[0] + 1, self._passes[1])
+                try:
+                    if await self.deliver_due(now=now) >= BATCH:
+                        self._hint(now)  # more are waiting
+                except Exception as exc:  # an outage (or anything else) must not end the worker
+                    self._hint(now)
+                    log.warning("outbox pass failed: %s", type(exc).__name__)
+                async with self._pass_ended:
+                    self._passes = (self._passes[0], self._passes[0])
+                    self._pass_ended.notify_all()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wake.wait()
+            woken = self._wake.is_set()
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self.run())
+
+    async def stop(self, *, timeout: float) -> None:
+        """Lets an attempt under way finish (up to `timeout`), then ends the worker. A record whose
+        attempt is cut off keeps its lease until the lease runs out and is retried then."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        if not done:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None

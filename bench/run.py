@@ -545,7 +545,17 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
             out["locked_out"] = await verify(door.code, 429)
             # a success after failures also resets the door's failure count: one more write
             if profile_n:
-                await db.doors.update_one({"_id": door.id}, {"$set": {"failures": 0, "locked_until": None}})
+                # a door of its own: the lockout gate remembers this one's lockout for a second
+                d, secret = await create_door(
+                    db, keyring, name=f"prof-{uuid.uuid4().hex[:8]}",
+                    recipients=[f"prof-{uuid.uuid4().hex[:8]}@bench.test"], now=datetime.now(UTC),
+                )  # fmt: skip
+                door.id, door.key, door.name, door.recipient = (
+                    d["_id"],
+                    bytes.fromhex(secret),
+                    d["name"],
+                    d["recipients"][0],
+                )
                 prof = cProfile.Profile()
                 total = 0.0
                 for _ in range(profile_n):

@@ -62,6 +62,7 @@ def create_app(
                 # notices under way get their mail relay's deadline to finish, and so do retries
                 await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
                 await services.outbox.stop(timeout=settings.mail_timeout_seconds + 1)
+                await services.mailer.close()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

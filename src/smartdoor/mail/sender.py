@@ -1,4 +1,11 @@
-"""Sending mail over SMTP (plain, STARTTLS or implicit TLS) behind a one-method interface."""
+"""Sending mail over SMTP (plain, STARTTLS or implicit TLS) behind a one-method interface.
+
+A connection that has just delivered a mail is kept open a few seconds (at most two of them),
+so that a burst of mail (a code, then a notice; several doors at once) does not connect, greet,
+negotiate TLS and log in for each one. Before a kept connection carries a mail it must answer
+RSET: a relay that has closed it meanwhile costs one round trip and a new connection, never a
+mail. A relay takes a mail when it answers the end of DATA; QUIT comes after that and nobody
+waits for it."""
 
 from __future__ import annotations
 
@@ -15,10 +22,17 @@ from smartdoor.settings import Settings
 
 log = logging.getLogger(__name__)
 
+KEEP_IDLE_SECONDS = 5.0  # well inside any relay's idle timeout (RFC 5321 suggests 5 minutes)
+KEEP_AT_MOST = 2
+_FAILURES = (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError)
+
 
 class Mailer(Protocol):
     async def send(self, message: EmailMessage) -> str | None:
         """None when delivered, else a short reason (never raises)."""
+
+    async def close(self) -> None:
+        """Ends what sending left open (at shutdown)."""
 
 
 class SmtpMailer:
@@ -26,6 +40,8 @@ class SmtpMailer:
         self._s = settings
         self._tls_context: ssl.SSLContext | None = None
         self._local_hostname: str | None = None
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # kept connections, since when (loop time)
+        self._goodbyes: set[asyncio.Task] = set()
 
     def tls_context(self) -> ssl.SSLContext:
         """Made once: loading the system's CA bundle takes ~30 ms on this project's machine, most
@@ -46,26 +62,89 @@ class SmtpMailer:
         s = self._s
         if not s.mail_server:
             return "mail not configured"
+        smtp = None
         try:
             # aiosmtplib's own timeout bounds each step; a relay answering every step just in
             # time could still take minutes, so the whole send gets one deadline too. A door
             # waiting for the reply gives up later than this (see the README's deadlines).
             async with asyncio.timeout(s.mail_timeout_seconds):
-                await aiosmtplib.send(
-                    message,
-                    hostname=s.mail_server,
-                    port=s.mail_port,
-                    username=s.mail_username or None,
-                    password=s.mail_password.get_secret_value() if s.mail_username else None,
-                    start_tls=s.mail_starttls,
-                    use_tls=s.mail_ssl_tls,
-                    tls_context=self.tls_context(),
-                    local_hostname=await self.local_hostname(),
-                    timeout=s.mail_timeout_seconds,
-                )
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+                smtp = await self._connection()
+                await smtp.send_message(message)
+        except _FAILURES as exc:
+            if smtp is not None:
+                smtp.close()
             # the exception text may quote the server, never the message body
             reason = f"{type(exc).__name__}"
             log.warning("mail delivery to %s failed: %s", s.mail_server, reason)
             return f"mail delivery failed ({reason})"
+        self._keep(smtp)
         return None
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        """A kept connection that still answers, or a new one (connected, TLS, logged in)."""
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if smtp.is_connected and loop.time() - since < KEEP_IDLE_SECONDS:
+                try:
+                    await smtp.rset()  # nothing of a mail has been sent on it yet
+                    return smtp
+                except _FAILURES:
+                    pass
+                except BaseException:  # the deadline
+                    smtp.close()
+                    raise
+            smtp.close()
+        s = self._s
+        smtp = aiosmtplib.SMTP(
+            hostname=s.mail_server,
+            port=s.mail_port,
+            username=s.mail_username or None,
+            password=s.mail_password.get_secret_value() if s.mail_username else None,
+            start_tls=s.mail_starttls,
+            use_tls=s.mail_ssl_tls,
+            tls_context=self.tls_context(),
+            local_hostname=await self.local_hostname(),
+            timeout=s.mail_timeout_seconds,
+        )
+        try:
+            await smtp.connect()
+        except BaseException:  # refused, TLS, login, or the deadline: nothing to keep
+            smtp.close()
+            raise
+        return smtp
+
+    def _keep(self, smtp: aiosmtplib.SMTP) -> None:
+        loop = asyncio.get_running_loop()
+        if len(self._idle) >= KEEP_AT_MOST:
+            self._goodbye(smtp)
+            return
+        self._idle.append((smtp, loop.time()))
+        loop.call_later(KEEP_IDLE_SECONDS, self._let_go_of_stale)
+
+    def _let_go_of_stale(self) -> None:
+        now = asyncio.get_running_loop().time()
+        stale = [kept for kept in self._idle if now - kept[1] >= KEEP_IDLE_SECONDS]
+        for kept in stale:
+            self._idle.remove(kept)
+            self._goodbye(kept[0])
+
+    def _goodbye(self, smtp: aiosmtplib.SMTP) -> None:
+        """QUIT in the background: the mail it carried was taken already."""
+
+        async def quit_politely() -> None:
+            try:
+                async with asyncio.timeout(self._s.mail_timeout_seconds):
+                    await smtp.quit()
+            except _FAILURES:
+                smtp.close()
+
+        task = asyncio.get_running_loop().create_task(quit_politely())
+        self._goodbyes.add(task)
+        task.add_done_callback(self._goodbyes.discard)
+
+    async def close(self) -> None:
+        while self._idle:
+            self._goodbye(self._idle.pop()[0])
+        if self._goodbyes:
+            await asyncio.wait(set(self._goodbyes), timeout=self._s.mail_timeout_seconds)

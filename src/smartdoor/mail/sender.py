@@ -2,10 +2,10 @@
 
 A connection that has just delivered a mail is kept open a few seconds (at most two of them),
 so that a burst of mail (a code, then a notice; several doors at once) does not connect, greet,
-negotiate TLS and log in for each one. Before a kept connection carries a mail it must answer
-RSET: a relay that has closed it meanwhile costs one round trip and a new connection, never a
-mail. A relay takes a mail when it answers the end of DATA; QUIT comes after that and nobody
-waits for it."""
+negotiate TLS and log in for each one. The first command of a mail on a kept connection is its
+MAIL FROM: if the relay has hung up meanwhile, that is where it shows, before anything of the
+mail has been sent, and the mail goes on a new connection instead. A relay takes a mail when it
+answers the end of DATA; QUIT comes after that and nobody waits for it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from smartdoor.mail.outgoing import Outgoing
 from smartdoor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ _FAILURES = (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError)
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> str | None:
+    async def send(self, message: EmailMessage | Outgoing) -> str | None:
         """None when delivered, else a short reason (never raises)."""
 
     async def close(self) -> None:
@@ -58,21 +59,18 @@ class SmtpMailer:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         return self._local_hostname
 
-    async def send(self, message: EmailMessage) -> str | None:
+    async def send(self, message: EmailMessage | Outgoing) -> str | None:
         s = self._s
         if not s.mail_server:
             return "mail not configured"
-        smtp = None
+        outgoing = message if isinstance(message, Outgoing) else Outgoing.of(message)
         try:
             # aiosmtplib's own timeout bounds each step; a relay answering every step just in
             # time could still take minutes, so the whole send gets one deadline too. A door
             # waiting for the reply gives up later than this (see the README's deadlines).
             async with asyncio.timeout(s.mail_timeout_seconds):
-                smtp = await self._connection()
-                await smtp.send_message(message)
+                smtp = await self._deliver(outgoing)
         except _FAILURES as exc:
-            if smtp is not None:
-                smtp.close()
             # the exception text may quote the server, never the message body
             reason = f"{type(exc).__name__}"
             log.warning("mail delivery to %s failed: %s", s.mail_server, reason)
@@ -80,21 +78,58 @@ class SmtpMailer:
         self._keep(smtp)
         return None
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        """A kept connection that still answers, or a new one (connected, TLS, logged in)."""
-        loop = asyncio.get_running_loop()
+    async def _deliver(self, outgoing: Outgoing) -> aiosmtplib.SMTP:
+        """One mail transaction; returns its connection, fit to carry another mail. A connection
+        that failed is closed, never kept."""
+        smtp = self._kept()
+        if smtp is not None:
+            try:
+                await smtp.mail(outgoing.sender)
+            except _FAILURES:  # hung up while kept: nothing of this mail went out yet
+                smtp.close()
+                smtp = None
+            except BaseException:
+                smtp.close()
+                raise
+        if smtp is None:
+            smtp = await self._connect()
+            try:
+                await smtp.mail(outgoing.sender)
+            except BaseException:
+                smtp.close()
+                raise
+        try:
+            await self._recipients_and_data(smtp, outgoing)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    @staticmethod
+    async def _recipients_and_data(smtp: aiosmtplib.SMTP, outgoing: Outgoing) -> None:
+        """As aiosmtplib's sendmail: the mail goes to the recipients the relay accepts, and fails
+        only when it accepts none."""
+        refused = []
+        for recipient in outgoing.recipients:
+            try:
+                await smtp.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as no:
+                refused.append(no)
+        if len(refused) == len(outgoing.recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        await smtp.data(outgoing.data)
+
+    def _kept(self) -> aiosmtplib.SMTP | None:
+        now = asyncio.get_running_loop().time()
         while self._idle:
             smtp, since = self._idle.pop()
-            if smtp.is_connected and loop.time() - since < KEEP_IDLE_SECONDS:
-                try:
-                    await smtp.rset()  # nothing of a mail has been sent on it yet
-                    return smtp
-                except _FAILURES:
-                    pass
-                except BaseException:  # the deadline
-                    smtp.close()
-                    raise
+            if smtp.is_connected and now - since < KEEP_IDLE_SECONDS:
+                return smtp
             smtp.close()
+        return None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        """A new connection: connected, TLS as configured, logged in, greeted."""
         s = self._s
         smtp = aiosmtplib.SMTP(
             hostname=s.mail_server,
@@ -109,6 +144,11 @@ class SmtpMailer:
         )
         try:
             await smtp.connect()
+            if smtp.is_ehlo_or_helo_needed:
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await smtp.helo()  # a relay from before ESMTP
         except BaseException:  # refused, TLS, login, or the deadline: nothing to keep
             smtp.close()
             raise
@@ -130,7 +170,7 @@ class SmtpMailer:
             self._goodbye(kept[0])
 
     def _goodbye(self, smtp: aiosmtplib.SMTP) -> None:
-        """QUIT in the background: the mail it carried was taken already."""
+        """QUIT in the background: the mails it carried were taken already."""
 
         async def quit_politely() -> None:
             try:

@@ -9,10 +9,7 @@ no code."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import NotRequired, TypedDict
 
 from bson.binary import Binary
@@ -20,6 +17,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from smartdoor.crypto import Keyring
+from smartdoor.mail.outgoing import Outgoing
 from smartdoor.store.database import Database
 
 COLLECTION = "outbox"
@@ -58,16 +56,15 @@ def _associated(record_id: str) -> str:
     return f"outbox:{record_id}"
 
 
-def seal(keyring: Keyring, record_id: str, message: EmailMessage) -> Binary:
-    return Binary(keyring.seal(_associated(record_id), message.as_bytes()))
+def seal(keyring: Keyring, record_id: str, outgoing: Outgoing) -> Binary:
+    """The message's bytes as the relay gets them (its envelope is read back from them)."""
+    return Binary(keyring.seal(_associated(record_id), outgoing.data))
 
 
-def open_message(keyring: Keyring, record: OutboxRecord) -> EmailMessage:
-    """The message back; crypto.Unsealable when sealed under a key the keyring no longer holds."""
-    raw = keyring.open(_associated(record["_id"]), bytes(record["sealed"]))
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)  # the default policy's message class
-    return message
+def open_message(keyring: Keyring, record: OutboxRecord) -> Outgoing:
+    """The message back, byte for byte; crypto.Unsealable when sealed under a key the keyring no
+    longer holds."""
+    return Outgoing.read(keyring.open(_associated(record["_id"]), bytes(record["sealed"])))
 
 
 def purge_at(give_up_at: datetime) -> datetime:

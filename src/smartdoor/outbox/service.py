@@ -44,6 +44,7 @@ from email.utils import format_datetime, make_msgid
 
 from smartdoor.audit import service as audit
 from smartdoor.crypto import Keyring, Unsealable
+from smartdoor.mail.outgoing import Outgoing
 from smartdoor.outbox import records
 from smartdoor.outbox.backoff import retry_delay
 from smartdoor.outbox.records import OutboxRecord
@@ -52,7 +53,7 @@ from smartdoor.store.database import Database
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[EmailMessage], Awaitable[str | None]]
+Send = Callable[[Outgoing], Awaitable[str | None]]
 """Sends one message; None when delivered, else a short reason (never raises)."""
 
 NOT_CONFIGURED = "mail not configured"
@@ -133,9 +134,9 @@ class Outbox:
             await self._audit(mail.door, mail.event, mail.details, attempt=1, error=NOT_CONFIGURED, now=now,
                               along=audit_along)  # fmt: skip
             return NOT_CONFIGURED
-        record = self._new_record(message, mail, now=now)
+        outgoing, record = self._new_record(message, mail, now=now)
         stored, error = await asyncio.gather(
-            records.collection(self._db).insert_one(record), self._attempt(message), return_exceptions=True
+            records.collection(self._db).insert_one(record), self._attempt(outgoing), return_exceptions=True
         )
         if isinstance(error, BaseException):  # _attempt does not raise; a cancellation would land here
             raise error
@@ -147,20 +148,23 @@ class Outbox:
         await self._finish(record, error, now=now, audit_along=audit_along)
         return error
 
-    def _new_record(self, message: EmailMessage, mail: Mail, *, now: datetime) -> OutboxRecord:
+    def _new_record(self, message: EmailMessage, mail: Mail, *, now: datetime) -> tuple[Outgoing, OutboxRecord]:
+        """The message as it will go out on every attempt, and its record (sealed, leased to this
+        process for the first attempt)."""
         record_id = f"code:{mail.challenge}" if mail.challenge else secrets.token_urlsafe(12)
         if "Message-ID" not in message:  # the same on every attempt: a mail store can tell a resend
             domain = str(message.get("From", "")).rpartition("@")[2].strip(" >") or "smartdoor.invalid"
             message["Message-ID"] = make_msgid(idstring=record_id.replace(":", "-"), domain=domain)
         if "Date" not in message:  # when it was written, not when an attempt finally got through
             message["Date"] = format_datetime(now)
+        outgoing = Outgoing.of(message)
         record = OutboxRecord(
             _id=record_id,
             kind=mail.kind,
             door=mail.door,
             event=mail.event,
             details=mail.details,
-            sealed=records.seal(self._keyring, record_id, message),
+            sealed=records.seal(self._keyring, record_id, outgoing),
             attempts=1,
             next_at=now,
             lease_until=now + self._lease,
@@ -172,14 +176,14 @@ class Outbox:
         )
         if mail.challenge:
             record["challenge"] = mail.challenge
-        return record
+        return outgoing, record
 
     # ------------------------------------------------------------------ one attempt and its outcome
 
-    async def _attempt(self, message: EmailMessage) -> str | None:
+    async def _attempt(self, outgoing: Outgoing) -> str | None:
         try:  # the mailer has this deadline itself; kept here too because the lease relies on it
             async with asyncio.timeout(self._attempt_seconds + 1):
-                return await self._send(message)
+                return await self._send(outgoing)
         except TimeoutError:
             return "mail delivery failed (TimeoutError)"
 
@@ -244,14 +248,14 @@ class Outbox:
             await self._drop(record, reason=f"code {ended}", outcome="info", now=now)
             return
         try:
-            message = records.open_message(self._keyring, record)
+            outgoing = records.open_message(self._keyring, record)
         except Unsealable:  # sealed under a SECRET_KEY this process no longer has
             await self._drop(record, reason="unsealable", outcome="failure", now=now)
             return
         if not await self._claim(record, now=now):
             return  # another process has it
         attempt = {**record, "attempts": record["attempts"] + 1}
-        error = await self._attempt(message)
+        error = await self._attempt(outgoing)
         await self._finish(attempt, error, now=self._clock.now())  # type: ignore[arg-type]
 
     async def _claim(self, record: OutboxRecord, *, now: datetime) -> bool:

@@ -5,6 +5,8 @@ connection a burst of mail shares."""
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import socket
 import ssl
 
@@ -136,7 +138,8 @@ async def test_dead_server_partial_success_and_code_still_valid(make_harness, mo
         device = await h.add_door()
         reply = (await device.request_code()).json()
         assert reply["status"] == "partial_success" and reply["reason"].startswith("mail delivery failed")
-        code = mailer.sent[0].get_body(("plain",)).get_content().split("Code: ")[1][:6]
+        sent = email.message_from_bytes(mailer.sent[0].data, policy=email.policy.default)  # as the relay would get it
+        code = sent.get_body(("plain",)).get_content().split("Code: ")[1][:6]
         assert (await device.verify(reply["challenge_id"], code)).json()["status"] == "success"
         failed = (await h.audit(event="mail_delivery"))[0]
         assert failed["outcome"] == "failure"
@@ -224,9 +227,10 @@ async def test_a_burst_of_mail_shares_one_connection_and_a_relay_restart_costs_n
         relay.stop()
 
 
-async def test_a_kept_connection_that_does_not_answer_rset_is_replaced_before_the_mail_goes(tmp_path):
-    """A scripted relay that takes mail but answers RSET with 421 and hangs up, as one that has
-    timed the connection out would: the mail goes on a new connection, once."""
+async def test_a_kept_connection_the_relay_has_given_up_is_replaced_before_the_mail_goes(tmp_path):
+    """A scripted relay that takes one mail per connection and answers the next MAIL FROM with 421
+    and hangs up, as one that has timed the connection out would: the mail goes on a new
+    connection, once."""
     import asyncio
 
     delivered: list[bytes] = []
@@ -235,6 +239,7 @@ async def test_a_kept_connection_that_does_not_answer_rset_is_replaced_before_th
     async def relay(reader, writer):
         nonlocal connections
         connections += 1
+        took_one = False
 
         async def say(line: bytes) -> None:
             writer.write(line + b"\r\n")
@@ -249,8 +254,9 @@ async def test_a_kept_connection_that_does_not_answer_rset_is_replaced_before_th
                 while (chunk := await reader.readline()) not in (b".\r\n", b""):
                     body += chunk
                 delivered.append(body)
+                took_one = True
                 await say(b"250 queued")
-            elif verb == b"RSET":
+            elif verb == b"MAIL" and took_one:
                 await say(b"421 timed out, closing")
                 break
             elif verb == b"QUIT":
@@ -268,6 +274,54 @@ async def test_a_kept_connection_that_does_not_answer_rset_is_replaced_before_th
         assert await mailer.send(_message(2)) is None
         assert connections == 2 and len(delivered) == 2
         assert b"000001" in delivered[0] and b"000002" in delivered[1]
+    finally:
+        await mailer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_refused_recipient_does_not_stop_the_mail_to_the_others(tmp_path):
+    """As before the outbox: the mail counts as delivered when the relay accepts one recipient;
+    it fails (and is retried) only when it accepts none."""
+    import asyncio
+
+    delivered: list[bytes] = []
+
+    async def relay(reader, writer):
+        async def say(line: bytes) -> None:
+            writer.write(line + b"\r\n")
+            await writer.drain()
+
+        await say(b"220 relay.example ESMTP")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb == b"RCPT" and b"nobody@" in line:
+                await say(b"550 no such mailbox")
+            elif verb == b"DATA":
+                await say(b"354 go on")
+                body = b""
+                while (chunk := await reader.readline()) not in (b".\r\n", b""):
+                    body += chunk
+                delivered.append(body)
+                await say(b"250 queued")
+            elif verb == b"QUIT":
+                await say(b"221 bye")
+                break
+            else:
+                await say(b"250 ok")
+        writer.close()
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    mailer = SmtpMailer(build_settings("mongodb://unused", tmp_path, server.sockets[0].getsockname()[1]))
+    try:
+        both = _message(1)
+        del both["To"]
+        both["To"] = "nobody@example.com, alice@example.com"
+        assert await mailer.send(both) is None and len(delivered) == 1
+        alone = _message(2)
+        del alone["To"]
+        alone["To"] = "nobody@example.com"
+        assert await mailer.send(alone) == "mail delivery failed (SMTPRecipientsRefused)" and len(delivered) == 1
     finally:
         await mailer.close()
         server.close()

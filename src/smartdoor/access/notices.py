@@ -65,7 +65,7 @@ async def _send(deps: EngineDeps, *, door: Door, unlocks: list[Unlock], now: dat
         "unlocks": len(unlocks),
         "person": unlocks[0].person if len(unlocks) == 1 else None,
     }
-    await deps.outbox.send_first(
+    await deps.outbox.post(
         message, notice_mail(kind="unlock_notice", door=door["_id"], now=now, details=details), now=now
     )
 

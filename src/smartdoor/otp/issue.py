@@ -204,8 +204,9 @@ async def issue_code(
         details={"action": action, "recipients": len(recipients), **who},
     )  # fmt: skip
     # The door's reply waits for the mail's first attempt: its status says whether the relay took
-    # it. The request's audit events go in with that attempt's.
-    delivery_error = await deps.outbox.send_first(message, mail, now=now, audit_along=events)
+    # it, and a mail it did not take is stored for its retries before the reply says so. The
+    # request's audit events go in with that attempt's.
+    delivery_error = await deps.outbox.try_now(message, mail, now=now, audit_along=events)
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
 
 

@@ -34,4 +34,4 @@ async def _send(deps: EngineDeps, *, door: Door, failures: int, wait: int, now: 
         sender=deps.settings.mail_from, to=to, door_name=door["name"], failures=failures, wait_seconds=wait, now=now
     )
     mail = notice_mail(kind="lockout_notice", door=door["_id"], now=now, details={"recipients": len(to)})
-    await deps.outbox.send_first(message, mail, now=now)
+    await deps.outbox.post(message, mail, now=now)

@@ -1,27 +1,30 @@
-"""The outbox: every message is stored (sealed, records.py) and sent; what was not delivered is
-retried with backoff until it is, or until it is given up.
+"""The outbox: mail that the relay did not take at once is stored (sealed, records.py) and
+retried with backoff until it is delivered or given up.
 
-- **The first attempt** is made at once by the process that has the message, while its record
-  is written (the two run side by side: the record is leased to this process from the start, so
-  no other process touches it meanwhile). For a code this happens before the door's reply, which
-  therefore says `success` only when the relay has taken the mail, and `partial_success` only
-  once the retry is stored.
+- **A code's mail** (`try_now`) gets its first attempt while the door waits for the reply. The
+  relay took it: the reply says `success` and the mail is never stored, not even sealed. It did
+  not: the mail is stored for its retries, and only then does the reply say `partial_success`.
+  So whatever the reply promises is true when the door reads it. A process that stops during
+  that first attempt answers nothing; the door shows an error and the person asks again (the
+  mail was sent at most once).
+- **A notice** (`post`), which nobody waits for, is stored (leased to this process) while its
+  first attempt is made, so that it survives this process stopping in the middle of it.
 - **Retries** are made by any backend process on the database (`run`, one worker per process):
   it reads what is due and claims each record with a conditional update (`attempts` still what
-  it read, lease free) that sets a lease of MAIL_TIMEOUT_SECONDS + 15 s and counts the attempt.
-  Only the process whose update matched sends; the others skip the record. An attempt is cut at
-  MAIL_TIMEOUT_SECONDS, well inside the lease. A failed attempt frees the lease and sets the
-  next one (backoff.py); a delivered message's record is deleted, whoever holds it.
+  it read, due, lease free) that sets a lease of MAIL_TIMEOUT_SECONDS + 15 s and counts the
+  attempt. Only the process whose update matched sends; the others skip the record. An attempt
+  is cut at MAIL_TIMEOUT_SECONDS, well inside the lease. A failed attempt frees the lease and
+  sets the next one (backoff.py); a delivered mail's record is deleted, whoever holds it.
 - **A process that dies mid-attempt** keeps its lease until the lease runs out; then another
   process (or this one, restarted) claims the record and sends again.
-- **At least once.** If the relay accepted a message but the process stopped (or lost the
-  database) before deleting its record, the message is sent again when the lease has run out:
-  the only way to never lose a mail a door was promised, since SMTP cannot tell "accepted" from
-  "lost" after the fact. A code's mail is sent again only while that code is still the door's
-  live one, unused and unexpired (so never once it has been typed), to the same people with the
-  same code, and with the same Message-ID, by which many mail stores show it once. The
-  alternative, at most once, would drop any message whose attempt was cut short, including the
-  far more common case of a process stopping before the relay took anything.
+- **At least once, for a stored mail.** If the relay accepted a retry but the process stopped (or
+  lost the database) before deleting the record, the mail is sent again when the lease has run
+  out; so is one whose attempt timed out after its DATA was sent. SMTP cannot tell "accepted"
+  from "lost" after the fact, and at most once would drop every mail whose attempt was cut
+  short, including the far more common case of a process stopping before the relay took
+  anything. A code's mail is sent again only while that code is still the door's live one,
+  unused and unexpired (so not once it has been typed), to the same people with the same bytes
+  and Message-ID, by which many mail stores show it once.
 - **Given up**: a code's mail when its code expires, or as soon as the code is no longer the
   door's live one (used, superseded, withdrawn); a notice after NOTICE_GIVE_UP (an hour);
   anything sealed under a key no longer held. The record is deleted and a `mail_dropped`
@@ -122,18 +125,37 @@ class Outbox:
 
     # ------------------------------------------------------------------ the first attempt
 
-    async def send_first(
+    async def try_now(
         self, message: EmailMessage, mail: Mail, *, now: datetime, audit_along: list[dict] | None = None
     ) -> str | None:
-        """Stores the message and makes its first attempt, side by side; returns None when it was
-        delivered, else the reason (the message then waits for its retry, already stored).
-        `audit_along`: events the caller writes in the same audit insert as this attempt's, after
-        it (one command fewer, and in order). Raises the database's error when the record could
-        not be stored and the attempt failed: nothing would retry it."""
+        """The first attempt, for a caller that waits for its outcome (a code request): None when
+        the relay took the mail (it is then never stored), else the reason, once the mail is
+        stored for its retries. `audit_along`: the caller's events, written in the same insert as
+        this attempt's and before it (one command fewer, and in order)."""
         if not self._configured:  # nothing could ever deliver it: nothing to keep
             await self._audit(mail.door, mail.event, mail.details, attempt=1, error=NOT_CONFIGURED, now=now,
                               along=audit_along)  # fmt: skip
             return NOT_CONFIGURED
+        outgoing, record = self._new_record(message, mail, now=now)
+        error = await self._attempt(outgoing)
+        if error is None:
+            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=None, now=now, along=audit_along)
+            return None
+        record["lease_until"], record["lease_owner"], record["last_error"] = now, None, error  # free for any process
+        record["next_at"] = self._next_at(record, now=now)
+        await asyncio.gather(
+            records.collection(self._db).insert_one(record),
+            self._audit(mail.door, mail.event, mail.details, attempt=1, error=error, now=now, along=audit_along),
+        )
+        self._hint(record["next_at"])
+        return error
+
+    async def post(self, message: EmailMessage, mail: Mail, *, now: datetime) -> None:
+        """For mail nobody waits for (notices): stored, leased to this process, while its first
+        attempt is made, so that it survives this process stopping in the middle of it."""
+        if not self._configured:
+            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=NOT_CONFIGURED, now=now)
+            return
         outgoing, record = self._new_record(message, mail, now=now)
         stored, error = await asyncio.gather(
             records.collection(self._db).insert_one(record), self._attempt(outgoing), return_exceptions=True
@@ -142,11 +164,10 @@ class Outbox:
             raise error
         if isinstance(stored, BaseException):
             if error is not None:
-                raise stored
-            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=None, now=now, along=audit_along)
-            return None
-        await self._finish(record, error, now=now, audit_along=audit_along)
-        return error
+                raise stored  # neither sent nor stored: the notice is lost, and the background task says so
+            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=None, now=now)
+            return
+        await self._finish(record, error, now=now)
 
     def _new_record(self, message: EmailMessage, mail: Mail, *, now: datetime) -> tuple[Outgoing, OutboxRecord]:
         """The message as it will go out on every attempt, and its record (sealed, leased to this
@@ -187,27 +208,29 @@ class Outbox:
         except TimeoutError:
             return "mail delivery failed (TimeoutError)"
 
-    async def _finish(
-        self, record: OutboxRecord, error: str | None, *, now: datetime, audit_along: list[dict] | None = None
-    ) -> None:
+    async def _finish(self, record: OutboxRecord, error: str | None, *, now: datetime) -> None:
         """Records an attempt's outcome (the record deleted, or freed with its next attempt set)
         and audits it, side by side."""
         outcome = self._delivered(record) if error is None else self._failed(record, error, now=now)
         await asyncio.gather(
             outcome,
             self._audit(
-                record["door"], record["event"], record["details"], attempt=record["attempts"], error=error, now=now,
-                along=audit_along,
+                record["door"], record["event"], record["details"], attempt=record["attempts"], error=error, now=now
             ),
-        )  # fmt: skip
+        )
 
     async def _delivered(self, record: OutboxRecord) -> None:
         # whoever holds it: a process about to send it again must find nothing
         await records.collection(self._db).delete_one({"_id": record["_id"]})
 
-    async def _failed(self, record: OutboxRecord, error: str, *, now: datetime) -> None:
+    @staticmethod
+    def _next_at(record: OutboxRecord, *, now: datetime) -> datetime:
+        """When the attempt after a failed one is due (at the latest, when the mail is given up)."""
         wait = timedelta(seconds=retry_delay(record["attempts"], cap_seconds=record["retry_cap"]))
-        next_at = min(now + wait, record["give_up_at"])
+        return min(now + wait, record["give_up_at"])
+
+    async def _failed(self, record: OutboxRecord, error: str, *, now: datetime) -> None:
+        next_at = self._next_at(record, now=now)
         await records.collection(self._db).update_one(
             {"_id": record["_id"], "lease_owner": self.owner, "attempts": record["attempts"]},
             {"$set": {"lease_until": now, "next_at": next_at, "last_error": error}},

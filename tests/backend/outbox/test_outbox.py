@@ -12,11 +12,13 @@ import re
 
 import bson
 import pytest
+from pymongo import monitoring
 
 from smartdoor.crypto import Keyring, Unsealable
+from smartdoor.mail.message import UnlockLine, unlock_message
 from smartdoor.outbox import records
 from smartdoor.outbox.backoff import retry_delay
-from smartdoor.outbox.service import LEASE_MARGIN_SECONDS, Outbox
+from smartdoor.outbox.service import LEASE_MARGIN_SECONDS, Outbox, notice_mail
 from tests.backend.outbox.relay import Relay, attempts, eventually, refusing_port, step, stored
 from tests.conftest import code_in
 
@@ -216,14 +218,63 @@ async def test_a_watcher_notice_waits_out_a_relay_outage(make_harness, relay):
         ]  # fmt: skip
 
 
-async def test_a_delivered_first_attempt_leaves_nothing_stored(harness):
+class OutboxWrites(monitoring.CommandListener):
+    """Every command on the `outbox` collection of the database a test names."""
+
+    def __init__(self) -> None:
+        self.database: str | None = None
+        self.seen: list[str] = []
+
+    def started(self, event) -> None:
+        if event.database_name == self.database and event.command.get(event.command_name) == "outbox":
+            self.seen.append(event.command_name)
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+OUTBOX_WRITES = OutboxWrites()
+monitoring.register(OUTBOX_WRITES)  # before the apps' clients are made
+
+
+async def test_a_code_mail_the_relay_takes_at_once_never_reaches_the_database(harness):
     device = await harness.add_door()
+    OUTBOX_WRITES.database, OUTBOX_WRITES.seen = harness.settings.mongo_db, []
     assert (await device.request_code()).json()["status"] == "success"
-    assert await stored(harness) == []
+    OUTBOX_WRITES.database = None
+    assert OUTBOX_WRITES.seen == [] and await stored(harness) == []  # not even sealed
     (event,) = await harness.audit(event="mail_delivery")
     assert (event["outcome"], event["attempt"]) == ("success", 1)
-    mail = harness.sink.wait_for(1)[0]
-    assert code_in(mail)
+    assert code_in(harness.sink.wait_for(1)[0])
+
+
+async def test_a_notice_is_stored_before_its_first_attempt_and_survives_its_process_stopping(make_harness, relay):
+    async with make_harness(mail_port=relay.port) as h:
+        device = await h.add_door(recipients=["alice@example.com"])
+        line = UnlockLine(when="2026-01-01 12:00:00 UTC", how="remote", who=None)
+        message = unlock_message(
+            sender="door@example.com", to=["bob@example.com"], door_name="Front door", tz_name="UTC", unlocks=[line]
+        )
+        mail = notice_mail(kind="unlock_notice", door=device.door_id, now=h.clock.now(), details={"recipients": 1})
+
+        async def hangs(outgoing):  # the relay never answers, and the process stops meanwhile
+            await asyncio.Event().wait()
+
+        doomed = Outbox(db=h.db, keyring=h.settings.keyring(), send=hangs, clock=h.clock, settings=h.settings)
+        first = asyncio.create_task(doomed.post(message, mail, now=h.clock.now()))
+        await eventually(lambda: _leased_by(h, doomed.owner))
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+
+        relay.up()
+        await step([h], h.settings.mail_timeout_seconds + LEASE_MARGIN_SECONDS + 1)
+        await eventually(lambda: _empty(h))
+        (notice,) = relay.received()
+        assert notice["to"] == ["bob@example.com"] and "unlocked remotely" in notice["text"]
+        assert [(e["outcome"], e["attempt"]) for e in await h.audit(event="unlock_notice")] == [("success", 2)]
 
 
 async def test_without_a_mail_server_nothing_is_stored_to_retry(make_harness):

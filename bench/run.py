@@ -403,6 +403,39 @@ async def one_client(port: int, door: Door, sink, n: int, meter: CpuMeter) -> di
     }
 
 
+async def one_client_runs(runs: int, port: int, doors: list[Door], sink, meter: CpuMeter, results: dict) -> None:
+    """--one-client N: only the one-client phase, N times on N doors of their own (a door's
+    request window holds 100 codes), for comparing versions quickly on a machine that is not quiet."""
+    results["one_client_runs"] = []
+    for i, door in enumerate(doors[:runs]):
+        log(f"one client, run {i + 1}/{runs}: {ONE_CLIENT_CYCLES} request+mail+verify cycles")
+        result = await one_client(port, door, sink, ONE_CLIENT_CYCLES, meter)
+        results["one_client_runs"].append(result)
+        log(
+            f"    request p50 {result['request_p50_ms']:.1f} ms, verify p50 {result['verify_p50_ms']:.1f} ms, "
+            f"{result['cycles_per_s']:.1f} cycles/s; cores: {fmt_cpu(result['cpu'])}"
+        )
+
+
+def one_client_report(r: dict) -> str:
+    runs = r["one_client_runs"]
+    lines = ["run  request p50  request p99  verify p50  cycles/s  cores used (server, db, bench, other)"]
+    for i, x in enumerate(runs, 1):
+        lines.append(
+            f"{i:>3}  {x['request_p50_ms']:8.1f} ms  {x['request_p99_ms']:8.1f} ms  {x['verify_p50_ms']:7.1f} ms"
+            f"  {x['cycles_per_s']:8.1f}  {fmt_cpu(x['cpu'])}"
+        )
+    mid = sorted(runs, key=lambda x: x["request_p50_ms"])[len(runs) // 2]
+    m = r["machine"]
+    lines += [
+        f"median run: code request p50 {mid['request_p50_ms']:.1f} ms (target <= 15 ms), "
+        f"{mid['cycles_per_s']:.1f} cycles/s",
+        f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}, {m['date']}, "
+        f"load average before the run {m['loadavg_before']:.2f}; database: {r['database']}",
+    ]
+    return "\n".join(lines)
+
+
 def wrong_code(code: str) -> str:
     return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
 
@@ -759,11 +792,14 @@ async def measure(
         log("provisioning 52 doors through the service functions")
         doors = []
         run = uuid.uuid4().hex[:6]
-        for i in range(CONCURRENCY + 2):
+        for i in range(args.one_client or CONCURRENCY + 2):
             d, secret = await create_door(
                 db, keyring, name=f"bench-{run}-{i}", recipients=[f"door{i}-{run}@bench.test"], now=datetime.now(UTC)
             )
             doors.append(Door(d["_id"], bytes.fromhex(secret), d["name"], d["recipients"][0]))
+        if args.one_client:
+            await one_client_runs(args.one_client, port, doors, sink, meter, results)
+            return
         verify_doors, locked_door, solo_door = doors[:CONCURRENCY], doors[CONCURRENCY], doors[CONCURRENCY + 1]
 
         log(f"1/5 ceiling: GET /bench/ping, {CONCURRENCY} connections, {args.seconds:.0f} s")
@@ -811,6 +847,13 @@ def main() -> int:
         default=0,
         metavar="N",
         help="also cProfile N verifies and N code requests of the in-process app and print the top functions",
+    )
+    parser.add_argument(
+        "--one-client",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the one-client phase, N runs (quick before/after comparisons); the other phases are skipped",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
     args = parser.parse_args()
@@ -890,6 +933,11 @@ def main() -> int:
 
         shutil.rmtree(workdir, ignore_errors=True)
     results["run_seconds"] = time.monotonic() - t_start
+    if args.one_client:
+        print(one_client_report(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1, default=str))
+        return 0
     print(report(results))
     if args.profile:
         print(

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import email.policy
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
 
 WIRE_POLICY = email.policy.SMTP.clone(cte_type="7bit")  # CRLF lines, 7-bit bodies
+# mail.message's messages are compat32 and 7-bit already: they need CRLF lines only (folding
+# them with WIRE_POLICY would parse every header again, the cost they avoid)
+COMPAT32_WIRE_POLICY = email.policy.compat32.clone(linesep="\r\n")
 
 
 @dataclass(frozen=True)
@@ -24,8 +27,9 @@ class Outgoing:
     data: bytes
 
     @classmethod
-    def of(cls, message: EmailMessage) -> Outgoing:
-        return cls.read(message.as_bytes(policy=WIRE_POLICY))
+    def of(cls, message: Message) -> Outgoing:
+        policy = WIRE_POLICY if isinstance(message, EmailMessage) else COMPAT32_WIRE_POLICY
+        return cls.read(message.as_bytes(policy=policy))
 
     @classmethod
     def read(cls, data: bytes) -> Outgoing:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 import aiosmtplib
@@ -29,7 +29,7 @@ _FAILURES = (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError)
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage | Outgoing) -> str | None:
+    async def send(self, message: Message | Outgoing) -> str | None:
         """None when delivered, else a short reason (never raises)."""
 
     async def close(self) -> None:
@@ -59,7 +59,7 @@ class SmtpMailer:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         return self._local_hostname
 
-    async def send(self, message: EmailMessage | Outgoing) -> str | None:
+    async def send(self, message: Message | Outgoing) -> str | None:
         s = self._s
         if not s.mail_server:
             return "mail not configured"

@@ -61,7 +61,7 @@ def create_app(
             finally:
                 # notices under way get their mail relay's deadline to finish, and so do retries
                 await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
-                await services.outbox.stop(timeout=settings.mail_timeout_seconds + 1)
+                await services.outbox.stop(timeout=services.outbox.attempt_seconds + 1)
                 await services.mailer.close()
                 for task in tasks:
                     task.cancel()

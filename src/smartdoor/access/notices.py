@@ -12,7 +12,7 @@ from datetime import datetime
 from smartdoor.doors.models import Door
 from smartdoor.mail import message as mail_message
 from smartdoor.otp.deps import EngineDeps
-from smartdoor.outbox.service import notice_mail
+from smartdoor.outbox.mail import notice_mail
 
 CLI = "cli"  # the actor of an administrator's command at the shell
 
@@ -66,7 +66,7 @@ async def _send(deps: EngineDeps, *, door: Door, unlocks: list[Unlock], now: dat
         "person": unlocks[0].person if len(unlocks) == 1 else None,
     }
     await deps.outbox.post(
-        message, notice_mail(kind="unlock_notice", door=door["_id"], now=now, details=details), now=now
+        notice_mail(message, kind="unlock_notice", door=door["_id"], now=now, details=details), now=now
     )
 
 

@@ -14,6 +14,7 @@ from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout_memory import LockoutMemory
 from smartdoor.mail.sender import Mailer
 from smartdoor.otp.deps import EngineDeps
+from smartdoor.outbox.mail import mail_deliveries
 from smartdoor.outbox.service import Outbox
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
@@ -35,7 +36,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(
-            db=self.db, keyring=self.keyring, send=self.mailer.send, clock=self.clock, settings=self.settings
+            db=self.db, keyring=self.keyring, deliveries=mail_deliveries(self.mailer, self.settings), clock=self.clock
         )
 
     @property

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 
 from smartdoor.background import Background
-from smartdoor.clock import SystemClock
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import Door
@@ -15,7 +14,7 @@ from smartdoor.outbox.service import Outbox
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
-SendMail = Callable[[EmailMessage], Awaitable[str | None]]
+SendMail = Callable[[Message], Awaitable[str | None]]
 """Sends one message; returns None when delivered, else a short reason (never raises)."""
 
 MAX_CONFLICTS = 50  # re-reads of a door another request changed meanwhile, before giving up
@@ -27,16 +26,8 @@ class EngineDeps:
     keyring: Keyring
     settings: Settings
     send_mail: SendMail
+    outbox: Outbox  # every code and notice mail goes through it (retried when the relay did not take it)
     background: Background = field(default_factory=Background)  # notices sent after the reply
-    # every mail goes through it (stored sealed, retried); the app passes its own, whose worker
-    # runs the retries; without one, one is made from the fields above
-    outbox: Outbox = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.outbox is None:
-            outbox = Outbox(db=self.db, keyring=self.keyring, send=self.send_mail, clock=SystemClock(),
-                            settings=self.settings)  # fmt: skip
-            object.__setattr__(self, "outbox", outbox)  # frozen: set once, here
 
     def limits(self, door: Door) -> Limits:
         return self.settings.limits(legacy=bool(door.get("legacy")))

@@ -30,7 +30,7 @@ from smartdoor.mail import message as mail_message
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
 from smartdoor.otp.expiry import expiry_event
-from smartdoor.outbox.service import code_mail
+from smartdoor.outbox.mail import code_mail
 
 
 @dataclass
@@ -196,13 +196,13 @@ async def issue_code(
         asked_by=requester.person["name"] if requester and requester.person else None,
     )
     mail = code_mail(
-        door=door["_id"], challenge=challenge_id, expires_at=expires_at,
-        details={"action": action, "recipients": len(recipients), **who},
+        message, door=door["_id"], challenge=challenge_id, expires_at=expires_at,
+        details={"action": action, "recipients": len(recipients), **who}, now=now,
     )  # fmt: skip
     # The door's reply waits for the mail's first attempt: its status says whether the relay took
     # it, and a mail it did not take is stored for its retries before the reply says so. The
     # request's audit events go in with that attempt's.
-    delivery_error = await deps.outbox.try_now(message, mail, now=now, audit_along=events)
+    delivery_error = await deps.outbox.try_now(mail, now=now, audit_along=events)
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
 
 

@@ -12,7 +12,7 @@ from smartdoor.access.notices import watcher_addresses
 from smartdoor.doors.models import Door
 from smartdoor.mail import message as mail_message
 from smartdoor.otp.deps import EngineDeps
-from smartdoor.outbox.service import notice_mail
+from smartdoor.outbox.mail import notice_mail
 
 
 async def first_lockout(deps: EngineDeps, *, door: Door, failures: int, wait: int, now: datetime) -> None:
@@ -33,5 +33,5 @@ async def _send(deps: EngineDeps, *, door: Door, failures: int, wait: int, now: 
     message = mail_message.lockout_message(
         sender=deps.settings.mail_from, to=to, door_name=door["name"], failures=failures, wait_seconds=wait, now=now
     )
-    mail = notice_mail(kind="lockout_notice", door=door["_id"], now=now, details={"recipients": len(to)})
-    await deps.outbox.post(message, mail, now=now)
+    mail = notice_mail(message, kind="lockout_notice", door=door["_id"], now=now, details={"recipients": len(to)})
+    await deps.outbox.post(mail, now=now)

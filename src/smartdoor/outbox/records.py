@@ -1,11 +1,11 @@
-"""The outbox's records (MongoDB collection `outbox`): one per message not yet delivered or given
+"""The outbox's records (MongoDB collection `outbox`): one per parcel not yet delivered or given
 up, deleted as soon as it is either.
 
-The message itself (headers and body: addresses and, for a code, the code) is stored only
-sealed: AES-GCM under the keyring's key derived from SECRET_KEY (crypto.Keyring.seal), with the
-record's own id as associated data, so a sealed body opens only in the record it was made for.
-Everything else in a record is what the retries and the audit need, and names no address and
-no code."""
+The payload (for a mail: its headers and body, so addresses and, for a code, the code) is stored
+only sealed: AES-GCM under the keyring's key derived from SECRET_KEY (crypto.Keyring.seal), with
+the record's own id as associated data, so a sealed payload opens only in the record it was made
+for. Everything else in a record is what the retries and the audit need, and names no address
+and no code."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from smartdoor.crypto import Keyring
-from smartdoor.mail.outgoing import Outgoing
 from smartdoor.store.database import Database
 
 COLLECTION = "outbox"
@@ -25,18 +24,19 @@ PURGE_AFTER = timedelta(days=1)  # a record no backend process gave up (none ran
 
 
 class OutboxRecord(TypedDict):
-    _id: str  # "code:<challenge id>" for a code's mail (one per code), random for a notice
-    kind: str  # "code" | "unlock_notice" | "lockout_notice"
+    _id: str  # the parcel's id: "code:<challenge id>" for a code's mail (one per code), else random
+    delivery: str  # the delivery kind that sends it ("mail"); a process without it leaves the record alone
     door: str
-    challenge: NotRequired[str]  # a code's mail: given up as soon as the door's live code is another
+    challenge: NotRequired[str]  # bound to a code: given up as soon as the door's live code is another
     event: str  # the audit event each attempt writes
     details: dict  # that event's other fields: person, action, recipients (a count)…
-    sealed: bytes  # the message, sealed (see above)
+    sealed: bytes  # the payload, sealed (see above)
     attempts: int  # attempts made or under way
     next_at: datetime  # due for its next attempt
     lease_until: datetime  # an attempt under way holds the record until then; in the past: free
     lease_owner: str | None  # the process making that attempt
     give_up_at: datetime  # dropped (and audited) when not delivered by then
+    retry_first: float  # the wait after the first failed attempt, seconds
     retry_cap: float  # the longest wait between two attempts, seconds
     last_error: str | None
     purge_at: datetime  # the TTL index's, a day after give_up_at
@@ -56,15 +56,14 @@ def _associated(record_id: str) -> str:
     return f"outbox:{record_id}"
 
 
-def seal(keyring: Keyring, record_id: str, outgoing: Outgoing) -> Binary:
-    """The message's bytes as the relay gets them (its envelope is read back from them)."""
-    return Binary(keyring.seal(_associated(record_id), outgoing.data))
+def seal(keyring: Keyring, record_id: str, payload: bytes) -> Binary:
+    return Binary(keyring.seal(_associated(record_id), payload))
 
 
-def open_message(keyring: Keyring, record: OutboxRecord) -> Outgoing:
-    """The message back, byte for byte; crypto.Unsealable when sealed under a key the keyring no
+def open_payload(keyring: Keyring, record: OutboxRecord) -> bytes:
+    """The payload back, byte for byte; crypto.Unsealable when sealed under a key the keyring no
     longer holds."""
-    return Outgoing.read(keyring.open(_associated(record["_id"]), bytes(record["sealed"])))
+    return keyring.open(_associated(record["_id"]), bytes(record["sealed"]))
 
 
 def purge_at(give_up_at: datetime) -> datetime:

@@ -1,5 +1,14 @@
-"""The outbox: mail that the relay did not take at once is stored (sealed, records.py) and
-retried with backoff until it is delivered or given up.
+"""The outbox: a parcel (a payload for one delivery kind, e.g. a mail) that was not delivered at
+once is stored sealed (records.py) and retried with backoff until it is delivered or given up.
+
+The interface is small on purpose (another delivery kind plugs in without touching this file;
+docs/architecture.md says how):
+- a **Delivery** (`deliveries={"mail": Delivery(...)}` when the outbox is made): a function that
+  takes the payload's bytes and returns None when delivered, else a short reason (never
+  raises), and the deadline of one attempt;
+- a **Parcel**: the delivery kind, the payload (bytes; stored only sealed), the audit event each
+  attempt writes and its fields, the retry schedule (backoff.Retry) and when to give up;
+  optionally the code it is bound to. outbox/mail.py makes the mail parcels.
 
 - **A code's mail** (`try_now`) gets its first attempt while the door waits for the reply. The
   relay took it: the reply says `success` and the mail is never stored, not even sealed. It did
@@ -10,25 +19,27 @@ retried with backoff until it is delivered or given up.
 - **A notice** (`post`), which nobody waits for, is stored (leased to this process) while its
   first attempt is made, so that it survives this process stopping in the middle of it.
 - **Retries** are made by any backend process on the database (`run`, one worker per process):
-  it reads what is due and claims each record with a conditional update (`attempts` still what
-  it read, due, lease free) that sets a lease of MAIL_TIMEOUT_SECONDS + 15 s and counts the
-  attempt. Only the process whose update matched sends; the others skip the record. An attempt
-  is cut at MAIL_TIMEOUT_SECONDS, well inside the lease. A failed attempt frees the lease and
-  sets the next one (backoff.py); a delivered mail's record is deleted, whoever holds it.
+  it reads what is due (of the delivery kinds it has) and claims each record with a conditional
+  update (`attempts` still what it read, due, lease free) that sets a lease of the delivery's
+  attempt deadline + 15 s and counts the attempt. Only the process whose update matched sends;
+  the others skip the record. An attempt is cut at its deadline, well inside the lease. A failed
+  attempt frees the lease and sets the next one (backoff.py); a delivered parcel's record is
+  deleted, whoever holds it.
 - **A process that dies mid-attempt** keeps its lease until the lease runs out; then another
   process (or this one, restarted) claims the record and sends again.
-- **At least once, for a stored mail.** If the relay accepted a retry but the process stopped (or
-  lost the database) before deleting the record, the mail is sent again when the lease has run
-  out; so is one whose attempt timed out after its DATA was sent. SMTP cannot tell "accepted"
-  from "lost" after the fact, and at most once would drop every mail whose attempt was cut
-  short, including the far more common case of a process stopping before the relay took
+- **At least once, for a stored parcel.** If the receiver accepted a retry but the process
+  stopped (or lost the database) before deleting the record, the parcel is sent again when the
+  lease has run out; so is one whose attempt timed out after it was sent. SMTP cannot tell
+  "accepted" from "lost" after the fact, and at most once would drop every mail whose attempt
+  was cut short, including the far more common case of a process stopping before the relay took
   anything. A code's mail is sent again only while that code is still the door's live one,
   unused and unexpired (so not once it has been typed), to the same people with the same bytes
   and Message-ID, by which many mail stores show it once.
-- **Given up**: a code's mail when its code expires, or as soon as the code is no longer the
-  door's live one (used, superseded, withdrawn); a notice after NOTICE_GIVE_UP (an hour);
-  anything sealed under a key no longer held. The record is deleted and a `mail_dropped`
-  event written, once, by the process whose conditional delete matched.
+- **Given up**: a code's parcel when its code expires, or as soon as the code is no longer the
+  door's live one (used, superseded, withdrawn); any parcel at its `give_up_at` (a notice after
+  an hour); anything sealed under a key no longer held. The record is deleted and a
+  `<delivery>_dropped` event (`mail_dropped`) written, once, by the process whose conditional
+  delete matched.
 - **Audit**: every attempt writes its event (`mail_delivery` for a code, `unlock_notice`,
   `lockout_notice`) with its number (`attempt`) and outcome. Neither the audit nor a log line
   holds a code or an address."""
@@ -39,62 +50,48 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 
 from smartdoor.audit import service as audit
 from smartdoor.crypto import Keyring, Unsealable
-from smartdoor.mail.outgoing import Outgoing
 from smartdoor.outbox import records
-from smartdoor.outbox.backoff import retry_delay
+from smartdoor.outbox.backoff import Retry, retry_delay
 from smartdoor.outbox.records import OutboxRecord
-from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[Outgoing], Awaitable[str | None]]
-"""Sends one message; None when delivered, else a short reason (never raises)."""
+Deliver = Callable[[bytes], Awaitable[str | None]]
+"""Delivers one payload; None when delivered, else a short reason (never raises)."""
 
-NOT_CONFIGURED = "mail not configured"
 LEASE_MARGIN_SECONDS = 15.0  # beyond an attempt's deadline: recording its outcome, clocks of other hosts
-CODE_RETRY_CAP_SECONDS = 15.0
-NOTICE_RETRY_CAP_SECONDS = 300.0
-NOTICE_GIVE_UP = timedelta(hours=1)
 BATCH = 8  # due records one pass attempts side by side (each claims its own)
 SWEEP_SECONDS = 5.0  # clock time between looks at the collection when nothing known to this process is due
 
 
 @dataclass(frozen=True)
-class Mail:
-    """What the outbox keeps about a message besides the message itself."""
+class Delivery:
+    """One delivery kind: how a payload is delivered, and how long one attempt may take."""
 
-    kind: str  # "code" | "unlock_notice" | "lockout_notice"
+    deliver: Deliver
+    attempt_seconds: float  # an attempt is cut after this (+1 s); its lease is this + LEASE_MARGIN_SECONDS
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What the outbox is given: a payload for a delivery kind, and what it keeps beside it."""
+
+    delivery: str  # a key of the outbox's deliveries ("mail")
+    payload: bytes  # handed to the delivery unchanged on every attempt; stored only sealed
     door: str
     event: str  # the audit event of each attempt
-    details: dict  # that event's other fields; never an address or a code
+    details: dict  # that event's other fields; never an address, a code or a secret
     give_up_at: datetime
-    retry_cap: float
-    challenge: str | None = None  # a code's mail: the code it carries
-
-
-def code_mail(*, door: str, challenge: str, expires_at: datetime, details: dict) -> Mail:
-    """A code's mail: retried until the code expires, and only while it is the door's live code."""
-    return Mail(
-        kind="code", door=door, event="mail_delivery", details={"challenge": challenge, **details},
-        give_up_at=expires_at, retry_cap=CODE_RETRY_CAP_SECONDS, challenge=challenge,
-    )  # fmt: skip
-
-
-def notice_mail(*, kind: str, door: str, now: datetime, details: dict) -> Mail:
-    """A notice (`unlock_notice`, `lockout_notice`): its audit event is its kind; retried for an hour."""
-    return Mail(
-        kind=kind, door=door, event=kind, details=details, give_up_at=now + NOTICE_GIVE_UP,
-        retry_cap=NOTICE_RETRY_CAP_SECONDS,
-    )  # fmt: skip
+    retry: Retry
+    challenge: str | None = None  # bound to a code: sent only while it is its door's live code
+    id: str = field(default_factory=lambda: new_parcel_id())  # the record's; names it in nothing else
 
 
 class Outbox:
@@ -103,16 +100,15 @@ class Outbox:
         *,
         db: Database,
         keyring: Keyring,
-        send: Send,
+        deliveries: Mapping[str, Delivery],
         clock,
-        settings: Settings,
         owner: str | None = None,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._db, self._keyring, self._send, self._clock = db, keyring, send, clock
-        self._configured = settings.mail_configured
-        self._attempt_seconds = settings.mail_timeout_seconds
-        self._lease = timedelta(seconds=settings.mail_timeout_seconds + LEASE_MARGIN_SECONDS)
+        """`deliveries`: the delivery kinds this process can attempt; a parcel of another kind is
+        refused at once ("<kind> not configured") and a stored one left to processes that have it."""
+        self._db, self._keyring, self._clock = db, keyring, clock
+        self._deliveries = dict(deliveries)
         self.owner = owner or secrets.token_hex(8)  # names this process in the leases it holds
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -123,90 +119,99 @@ class Outbox:
         self._passes = (0, 0)  # the worker's passes begun, ended
         self._pass_ended = asyncio.Condition()
 
+    @property
+    def attempt_seconds(self) -> float:
+        """The longest attempt of any delivery kind it has (what stopping waits for)."""
+        return max((d.attempt_seconds for d in self._deliveries.values()), default=0.0)
+
     # ------------------------------------------------------------------ the first attempt
 
-    async def try_now(
-        self, message: EmailMessage, mail: Mail, *, now: datetime, audit_along: list[dict] | None = None
-    ) -> str | None:
+    async def try_now(self, parcel: Parcel, *, now: datetime, audit_along: list[dict] | None = None) -> str | None:
         """The first attempt, for a caller that waits for its outcome (a code request): None when
-        the relay took the mail (it is then never stored), else the reason, once the mail is
-        stored for its retries. `audit_along`: the caller's events, written in the same insert as
-        this attempt's and before it (one command fewer, and in order)."""
-        if not self._configured:  # nothing could ever deliver it: nothing to keep
-            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=NOT_CONFIGURED, now=now,
+        it was delivered (it is then never stored), else the reason, once the parcel is stored
+        for its retries. `audit_along`: the caller's events, written in the same insert as this
+        attempt's and before it (one command fewer, and in order)."""
+        delivery = self._deliveries.get(parcel.delivery)
+        if delivery is None:  # nothing could ever deliver it: nothing to keep
+            refused = not_configured(parcel.delivery)
+            await self._audit(parcel.door, parcel.event, parcel.details, attempt=1, error=refused, now=now,
                               along=audit_along)  # fmt: skip
-            return NOT_CONFIGURED
-        outgoing, record = self._new_record(message, mail, now=now)
-        error = await self._attempt(outgoing)
+            return refused
+        error = await self._attempt(delivery, parcel.payload)
         if error is None:
-            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=None, now=now, along=audit_along)
+            await self._audit(parcel.door, parcel.event, parcel.details, attempt=1, error=None, now=now,
+                              along=audit_along)  # fmt: skip
             return None
-        record["lease_until"], record["lease_owner"], record["last_error"] = now, None, error  # free for any process
+        record = self._record(parcel, now=now, lease_seconds=0)  # free for any process
+        record["last_error"] = error
         record["next_at"] = self._next_at(record, now=now)
         await asyncio.gather(
             records.collection(self._db).insert_one(record),
-            self._audit(mail.door, mail.event, mail.details, attempt=1, error=error, now=now, along=audit_along),
+            self._audit(parcel.door, parcel.event, parcel.details, attempt=1, error=error, now=now, along=audit_along),
         )
         self._hint(record["next_at"])
         return error
 
-    async def post(self, message: EmailMessage, mail: Mail, *, now: datetime) -> None:
-        """For mail nobody waits for (notices): stored, leased to this process, while its first
-        attempt is made, so that it survives this process stopping in the middle of it."""
-        if not self._configured:
-            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=NOT_CONFIGURED, now=now)
+    async def post(self, parcel: Parcel, *, now: datetime) -> None:
+        """For a parcel nobody waits for (a notice): stored, leased to this process, while its
+        first attempt is made, so that it survives this process stopping in the middle of it."""
+        delivery = self._deliveries.get(parcel.delivery)
+        if delivery is None:
+            refused = not_configured(parcel.delivery)
+            await self._audit(parcel.door, parcel.event, parcel.details, attempt=1, error=refused, now=now)
             return
-        outgoing, record = self._new_record(message, mail, now=now)
+        record = self._record(parcel, now=now, lease_seconds=self._lease_seconds(delivery))
         stored, error = await asyncio.gather(
-            records.collection(self._db).insert_one(record), self._attempt(outgoing), return_exceptions=True
+            records.collection(self._db).insert_one(record),
+            self._attempt(delivery, parcel.payload),
+            return_exceptions=True,
         )
         if isinstance(error, BaseException):  # _attempt does not raise; a cancellation would land here
             raise error
         if isinstance(stored, BaseException):
             if error is not None:
                 raise stored  # neither sent nor stored: the notice is lost, and the background task says so
-            await self._audit(mail.door, mail.event, mail.details, attempt=1, error=None, now=now)
+            await self._audit(parcel.door, parcel.event, parcel.details, attempt=1, error=None, now=now)
             return
         await self._finish(record, error, now=now)
 
-    def _new_record(self, message: EmailMessage, mail: Mail, *, now: datetime) -> tuple[Outgoing, OutboxRecord]:
-        """The message as it will go out on every attempt, and its record (sealed, leased to this
-        process for the first attempt)."""
-        record_id = f"code:{mail.challenge}" if mail.challenge else secrets.token_urlsafe(12)
-        if "Message-ID" not in message:  # the same on every attempt: a mail store can tell a resend
-            domain = str(message.get("From", "")).rpartition("@")[2].strip(" >") or "smartdoor.invalid"
-            message["Message-ID"] = make_msgid(idstring=record_id.replace(":", "-"), domain=domain)
-        if "Date" not in message:  # when it was written, not when an attempt finally got through
-            message["Date"] = format_datetime(now)
-        outgoing = Outgoing.of(message)
+    def _record(self, parcel: Parcel, *, now: datetime, lease_seconds: float) -> OutboxRecord:
+        """The parcel's record, its first attempt counted and (lease_seconds > 0) leased to this
+        process for it."""
         record = OutboxRecord(
-            _id=record_id,
-            kind=mail.kind,
-            door=mail.door,
-            event=mail.event,
-            details=mail.details,
-            sealed=records.seal(self._keyring, record_id, outgoing),
+            _id=parcel.id,
+            delivery=parcel.delivery,
+            door=parcel.door,
+            event=parcel.event,
+            details=parcel.details,
+            sealed=records.seal(self._keyring, parcel.id, parcel.payload),
             attempts=1,
             next_at=now,
-            lease_until=now + self._lease,
-            lease_owner=self.owner,
-            give_up_at=mail.give_up_at,
-            retry_cap=mail.retry_cap,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            lease_owner=self.owner if lease_seconds else None,
+            give_up_at=parcel.give_up_at,
+            retry_first=parcel.retry.first_seconds,
+            retry_cap=parcel.retry.cap_seconds,
             last_error=None,
-            purge_at=records.purge_at(mail.give_up_at),
+            purge_at=records.purge_at(parcel.give_up_at),
         )
-        if mail.challenge:
-            record["challenge"] = mail.challenge
-        return outgoing, record
+        if parcel.challenge:
+            record["challenge"] = parcel.challenge
+        return record
+
+    @staticmethod
+    def _lease_seconds(delivery: Delivery) -> float:
+        return delivery.attempt_seconds + LEASE_MARGIN_SECONDS
 
     # ------------------------------------------------------------------ one attempt and its outcome
 
-    async def _attempt(self, outgoing: Outgoing) -> str | None:
-        try:  # the mailer has this deadline itself; kept here too because the lease relies on it
-            async with asyncio.timeout(self._attempt_seconds + 1):
-                return await self._send(outgoing)
+    @staticmethod
+    async def _attempt(delivery: Delivery, payload: bytes) -> str | None:
+        try:  # a delivery has this deadline itself; kept here too because the lease relies on it
+            async with asyncio.timeout(delivery.attempt_seconds + 1):
+                return await delivery.deliver(payload)
         except TimeoutError:
-            return "mail delivery failed (TimeoutError)"
+            return "delivery failed (TimeoutError)"
 
     async def _finish(self, record: OutboxRecord, error: str | None, *, now: datetime) -> None:
         """Records an attempt's outcome (the record deleted, or freed with its next attempt set)
@@ -225,8 +230,9 @@ class Outbox:
 
     @staticmethod
     def _next_at(record: OutboxRecord, *, now: datetime) -> datetime:
-        """When the attempt after a failed one is due (at the latest, when the mail is given up)."""
-        wait = timedelta(seconds=retry_delay(record["attempts"], cap_seconds=record["retry_cap"]))
+        """When the attempt after a failed one is due (at the latest, when the parcel is given up)."""
+        delay = retry_delay(record["attempts"], cap_seconds=record["retry_cap"], first_seconds=record["retry_first"])
+        wait = timedelta(seconds=delay)
         return min(now + wait, record["give_up_at"])
 
     async def _failed(self, record: OutboxRecord, error: str, *, now: datetime) -> None:
@@ -250,12 +256,15 @@ class Outbox:
     # ------------------------------------------------------------------ retries
 
     async def deliver_due(self, *, now: datetime | None = None) -> int:
-        """One pass: up to BATCH records due now and not leased, each given up, or claimed and
-        attempted. Returns how many records it looked at (BATCH: there may be more)."""
+        """One pass: up to BATCH records due now, not leased and of a delivery kind this process
+        has, each given up, or claimed and attempted. Returns how many records it looked at
+        (BATCH: there may be more)."""
         now = now or self._clock.now()
+        if not self._deliveries:
+            return 0
         due = (
             await records.collection(self._db)
-            .find({"next_at": {"$lte": now}, "lease_until": {"$lte": now}})
+            .find({"next_at": {"$lte": now}, "lease_until": {"$lte": now}, "delivery": {"$in": list(self._deliveries)}})
             .sort("next_at", 1)
             .limit(BATCH)
             .to_list()
@@ -270,18 +279,19 @@ class Outbox:
         if record.get("challenge") and (ended := await self._code_ended(record, now=now)):
             await self._drop(record, reason=f"code {ended}", outcome="info", now=now)
             return
+        delivery = self._deliveries[record["delivery"]]
         try:
-            outgoing = records.open_message(self._keyring, record)
+            payload = records.open_payload(self._keyring, record)
         except Unsealable:  # sealed under a SECRET_KEY this process no longer has
             await self._drop(record, reason="unsealable", outcome="failure", now=now)
             return
-        if not await self._claim(record, now=now):
+        if not await self._claim(record, now=now, lease_seconds=self._lease_seconds(delivery)):
             return  # another process has it
         attempt = {**record, "attempts": record["attempts"] + 1}
-        error = await self._attempt(outgoing)
+        error = await self._attempt(delivery, payload)
         await self._finish(attempt, error, now=self._clock.now())  # type: ignore[arg-type]
 
-    async def _claim(self, record: OutboxRecord, *, now: datetime) -> bool:
+    async def _claim(self, record: OutboxRecord, *, now: datetime, lease_seconds: float) -> bool:
         """The conditional update only one process can win: the record unchanged since it was read
         (same attempt count), due, and not leased."""
         claimed = await records.collection(self._db).update_one(
@@ -291,7 +301,10 @@ class Outbox:
                 "next_at": {"$lte": now},
                 "lease_until": {"$lte": now},
             },
-            {"$set": {"lease_until": now + self._lease, "lease_owner": self.owner}, "$inc": {"attempts": 1}},
+            {
+                "$set": {"lease_until": now + timedelta(seconds=lease_seconds), "lease_owner": self.owner},
+                "$inc": {"attempts": 1},
+            },
         )
         return bool(claimed.modified_count)
 
@@ -308,16 +321,17 @@ class Outbox:
         return next((e["status"] for e in door.get("ended") or [] if e.get("id") == record["challenge"]), "ended")
 
     async def _drop(self, record: OutboxRecord, *, reason: str, outcome: str, now: datetime) -> None:
-        """Deletes a record it was about to attempt and audits that once: the delete has the
-        claim's condition, so of several processes one deletes and audits."""
+        """Deletes a record it was about to attempt and audits that once (`mail_dropped` for a
+        mail): the delete has the claim's condition, so of several processes one deletes and
+        audits."""
         dropped = await records.collection(self._db).delete_one(
             {"_id": record["_id"], "attempts": record["attempts"], "lease_until": {"$lte": now}}
         )
         if dropped.deleted_count:
             details = record["details"]
             await audit.record(
-                self._db, now=now, event="mail_dropped", outcome=outcome, door=record["door"], reason=reason,
-                kind=record["kind"], attempts=record["attempts"], challenge=record.get("challenge"),
+                self._db, now=now, event=f"{record['delivery']}_dropped", outcome=outcome, door=record["door"],
+                reason=reason, of=record["event"], attempts=record["attempts"], challenge=record.get("challenge"),
                 person=details.get("person"), action=details.get("action"),
             )  # fmt: skip
 
@@ -391,3 +405,12 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+
+
+def new_parcel_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def not_configured(delivery: str) -> str:
+    """The reason given for a parcel of a delivery kind this process does not have."""
+    return f"{delivery} not configured"

@@ -9,6 +9,7 @@ import email
 import email.policy
 import logging
 import re
+from datetime import timedelta
 
 import bson
 import pytest
@@ -17,8 +18,9 @@ from pymongo import monitoring
 from smartdoor.crypto import Keyring, Unsealable
 from smartdoor.mail.message import UnlockLine, unlock_message
 from smartdoor.outbox import records
-from smartdoor.outbox.backoff import retry_delay
-from smartdoor.outbox.service import LEASE_MARGIN_SECONDS, Outbox, notice_mail
+from smartdoor.outbox.backoff import Retry, retry_delay
+from smartdoor.outbox.mail import MAIL, notice_mail
+from smartdoor.outbox.service import LEASE_MARGIN_SECONDS, Delivery, Outbox, Parcel
 from tests.backend.outbox.relay import Relay, attempts, eventually, refusing_port, step, stored
 from tests.conftest import code_in
 
@@ -32,8 +34,7 @@ def relay():
 
 def code_of(h, record: dict) -> str:
     """The code inside a stored (sealed) mail: only the keyring opens it."""
-    outgoing = records.open_message(h.settings.keyring(), record)
-    return code_in({"text": text_of(outgoing.data)})
+    return code_in({"text": text_of(records.open_payload(h.settings.keyring(), record))})
 
 
 def text_of(data: bytes) -> str:
@@ -78,6 +79,17 @@ async def test_a_relay_down_for_20_seconds_gets_the_mail_once_before_the_code_ex
     assert "alice@example.com" not in trail
 
 
+def hanging_outbox(h) -> Outbox:
+    """Another backend process's outbox, whose relay never answers (the process dies meanwhile)."""
+
+    async def hangs(payload: bytes) -> str | None:
+        await asyncio.Event().wait()
+        return None
+
+    hanging = Delivery(deliver=hangs, attempt_seconds=h.settings.mail_timeout_seconds)
+    return Outbox(db=h.db, keyring=h.settings.keyring(), deliveries={MAIL: hanging}, clock=h.clock)
+
+
 async def _empty(h) -> bool:
     return await stored(h) == []
 
@@ -94,9 +106,9 @@ async def test_the_stored_message_is_sealed_bound_to_its_record_and_deleted_when
         assert record["_id"] == f"code:{reply['challenge_id']}" and record["attempts"] == 1
         # the sealed body opens in its own record only, and only under this SECRET_KEY
         with pytest.raises(Unsealable):
-            records.open_message(h.settings.keyring(), {**record, "_id": "code:another"})
+            records.open_payload(h.settings.keyring(), {**record, "_id": "code:another"})
         with pytest.raises(Unsealable):
-            records.open_message(Keyring(b"x" * 32), record)
+            records.open_payload(Keyring(b"x" * 32), record)
 
         relay.up()
         await step([h], 1)
@@ -140,10 +152,7 @@ async def test_a_process_that_dies_mid_send_leaves_its_lease_to_run_out(make_har
         assert reply["status"] == "partial_success"
         (record,) = await stored(h)
 
-        async def hangs(message):  # a relay that never answers, in a process about to die
-            await asyncio.Event().wait()
-
-        doomed = Outbox(db=h.db, keyring=h.settings.keyring(), send=hangs, clock=h.clock, settings=h.settings)
+        doomed = hanging_outbox(h)
         h.clock.advance(1)
         dying = asyncio.create_task(doomed.deliver_due())
         await eventually(lambda: _leased_by(h, doomed.owner))
@@ -175,7 +184,7 @@ async def test_an_undelivered_code_mail_is_dropped_and_audited_when_the_code_exp
             await step([h], 10)
         assert await stored(h) == []
         (dropped,) = await h.audit(event="mail_dropped")
-        assert (dropped["outcome"], dropped["reason"], dropped["kind"]) == ("failure", "expired", "code")
+        assert (dropped["outcome"], dropped["reason"], dropped["of"]) == ("failure", "expired", "mail_delivery")
         assert dropped["challenge"] == reply["challenge_id"] and dropped["attempts"] >= 5
         relay.up()
         for _ in range(3):
@@ -258,13 +267,11 @@ async def test_a_notice_is_stored_before_its_first_attempt_and_survives_its_proc
         message = unlock_message(
             sender="door@example.com", to=["bob@example.com"], door_name="Front door", tz_name="UTC", unlocks=[line]
         )
-        mail = notice_mail(kind="unlock_notice", door=device.door_id, now=h.clock.now(), details={"recipients": 1})
-
-        async def hangs(outgoing):  # the relay never answers, and the process stops meanwhile
-            await asyncio.Event().wait()
-
-        doomed = Outbox(db=h.db, keyring=h.settings.keyring(), send=hangs, clock=h.clock, settings=h.settings)
-        first = asyncio.create_task(doomed.post(message, mail, now=h.clock.now()))
+        mail = notice_mail(
+            message, kind="unlock_notice", door=device.door_id, now=h.clock.now(), details={"recipients": 1}
+        )
+        doomed = hanging_outbox(h)  # the relay never answers, and the process stops meanwhile
+        first = asyncio.create_task(doomed.post(mail, now=h.clock.now()))
         await eventually(lambda: _leased_by(h, doomed.owner))
         first.cancel()
         await asyncio.gather(first, return_exceptions=True)
@@ -288,3 +295,56 @@ async def test_without_a_mail_server_nothing_is_stored_to_retry(make_harness):
 def test_backoff_doubles_from_one_second_up_to_its_cap():
     assert [retry_delay(n, cap_seconds=15) for n in range(1, 8)] == [1, 2, 4, 8, 15, 15, 15]
     assert retry_delay(10, cap_seconds=300) == 300 and retry_delay(1000, cap_seconds=300) == 300
+
+
+async def test_another_delivery_kind_plugs_in_and_a_process_without_it_leaves_its_parcels_alone(harness):
+    """A delivery kind of the test's own (a receiver that is down, then up) next to the app's
+    mail: the outbox stores, seals, retries and audits it the same way, and the app's process,
+    which has mail only, neither claims nor drops it."""
+    h = harness
+    received: list[bytes] = []
+    receiver_up = False
+
+    async def deliver(payload: bytes) -> str | None:
+        if not receiver_up:
+            return "receiver down"
+        received.append(payload)
+        return None
+
+    hooks = Outbox(
+        db=h.db, keyring=h.settings.keyring(), deliveries={"hook": Delivery(deliver=deliver, attempt_seconds=2)},
+        clock=h.clock,
+    )  # fmt: skip
+    door = (await h.add_door()).door_id
+
+    def parcel(body: bytes, minutes: int) -> Parcel:
+        return Parcel(
+            delivery="hook", payload=body, door=door, event="hook_delivery", details={"subscriber": 1},
+            give_up_at=h.clock.now() + timedelta(minutes=minutes), retry=Retry(cap_seconds=4),
+        )  # fmt: skip
+
+    assert await hooks.try_now(parcel(b'{"opened":"front"}', 5), now=h.clock.now()) == "receiver down"
+    (record,) = await stored(h)
+    assert record["delivery"] == "hook" and b"opened" not in bson.encode(record)
+    for _ in range(3):  # the app's own outbox looks, and leaves it alone
+        await step([h], 5)
+    assert [r["attempts"] for r in await stored(h)] == [1]
+
+    receiver_up = True
+    await hooks.deliver_due()
+    assert received == [b'{"opened":"front"}'] and await stored(h) == []
+    assert [(e["outcome"], e["attempt"], e["subscriber"]) for e in await h.audit(event="hook_delivery")] == [
+        ("failure", 1, 1), ("success", 2, 1),
+    ]  # fmt: skip
+
+    receiver_up = False
+    await hooks.post(parcel(b"late", 1), now=h.clock.now())
+    h.clock.advance(61)
+    await hooks.deliver_due()
+    (dropped,) = await h.audit(event="hook_dropped")
+    assert (dropped["reason"], dropped["of"], dropped["attempts"]) == ("expired", "hook_delivery", 1)
+    assert await stored(h) == []
+
+    # a process without the kind refuses a new parcel of it at once, and keeps nothing
+    assert await h.services.outbox.try_now(parcel(b"x", 5), now=h.clock.now()) == "hook not configured"
+    assert await stored(h) == []

@@ -2,10 +2,12 @@
 
 A connection that has just delivered a mail is kept open a few seconds (at most two of them),
 so that a burst of mail (a code, then a notice; several doors at once) does not connect, greet,
-negotiate TLS and log in for each one. The first command of a mail on a kept connection is its
-MAIL FROM: if the relay has hung up meanwhile, that is where it shows, before anything of the
-mail has been sent, and the mail goes on a new connection instead. A relay takes a mail when it
-answers the end of DATA; QUIT comes after that and nobody waits for it."""
+negotiate TLS and log in for each one. As soon as it is kept, the next mail's MAIL FROM is sent
+on it (the envelope sender is the same for every mail), so the next mail begins at RCPT: one
+round trip less while a door waits for its code's reply. If the relay has hung up meanwhile, it
+shows at that MAIL FROM or at the next mail's first RCPT, before anything of the mail has been
+sent, and the mail goes on a new connection instead. A relay takes a mail when it answers the
+end of DATA; QUIT comes after that and nobody waits for it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from dataclasses import dataclass
 from email.message import Message
 from typing import Protocol
 
@@ -26,6 +29,15 @@ log = logging.getLogger(__name__)
 KEEP_IDLE_SECONDS = 5.0  # well inside any relay's idle timeout (RFC 5321 suggests 5 minutes)
 KEEP_AT_MOST = 2
 _FAILURES = (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError)
+CLOSING = 421  # the relay's "service not available, closing the channel", at any command
+
+
+@dataclass
+class _Kept:
+    smtp: aiosmtplib.SMTP
+    since: float  # loop time
+    sender: str
+    opened: asyncio.Task[bool]  # the next mail's MAIL FROM, sent when the connection was kept
 
 
 class Mailer(Protocol):
@@ -41,7 +53,7 @@ class SmtpMailer:
         self._s = settings
         self._tls_context: ssl.SSLContext | None = None
         self._local_hostname: str | None = None
-        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # kept connections, since when (loop time)
+        self._idle: list[_Kept] = []  # kept connections
         self._goodbyes: set[asyncio.Task] = set()
 
     def tls_context(self) -> ssl.SSLContext:
@@ -75,57 +87,75 @@ class SmtpMailer:
             reason = f"{type(exc).__name__}"
             log.warning("mail delivery to %s failed: %s", s.mail_server, reason)
             return f"mail delivery failed ({reason})"
-        self._keep(smtp)
+        self._keep(smtp, outgoing.sender)
         return None
 
     async def _deliver(self, outgoing: Outgoing) -> aiosmtplib.SMTP:
         """One mail transaction; returns its connection, fit to carry another mail. A connection
         that failed is closed, never kept."""
-        smtp = self._kept()
-        if smtp is not None:
-            try:
-                await smtp.mail(outgoing.sender)
-            except _FAILURES:  # hung up while kept: nothing of this mail went out yet
-                smtp.close()
-                smtp = None
-            except BaseException:
-                smtp.close()
-                raise
+        smtp = await self._reuse(outgoing)
         if smtp is None:
             smtp = await self._connect()
             try:
                 await smtp.mail(outgoing.sender)
+                await self._recipients(smtp, outgoing)
             except BaseException:
                 smtp.close()
                 raise
         try:
-            await self._recipients_and_data(smtp, outgoing)
+            await smtp.data(outgoing.data)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    async def _reuse(self, outgoing: Outgoing) -> aiosmtplib.SMTP | None:
+        """A kept connection with this mail's MAIL FROM and recipients accepted, or None when
+        none is kept or the relay hung up on it (nothing of this mail has been sent then)."""
+        kept = self._kept()
+        if kept is None:
+            return None
+        smtp = kept.smtp
+        try:
+            if not await kept.opened:
+                return None  # closed already
+            if kept.sender != outgoing.sender:
+                await smtp.rset()
+                await smtp.mail(outgoing.sender)
+            await self._recipients(smtp, outgoing)
+        except aiosmtplib.SMTPRecipientsRefused:  # the relay's answer about these addresses
+            smtp.close()
+            raise
+        except _FAILURES:  # hung up while kept
+            smtp.close()
+            return None
         except BaseException:
             smtp.close()
             raise
         return smtp
 
     @staticmethod
-    async def _recipients_and_data(smtp: aiosmtplib.SMTP, outgoing: Outgoing) -> None:
+    async def _recipients(smtp: aiosmtplib.SMTP, outgoing: Outgoing) -> None:
         """As aiosmtplib's sendmail: the mail goes to the recipients the relay accepts, and fails
-        only when it accepts none."""
+        only when it accepts none. A relay closing the channel is not a refusal."""
         refused = []
         for recipient in outgoing.recipients:
             try:
                 await smtp.rcpt(recipient)
             except aiosmtplib.SMTPRecipientRefused as no:
+                if no.code == CLOSING:
+                    raise aiosmtplib.SMTPServerDisconnected(no.message) from None
                 refused.append(no)
         if len(refused) == len(outgoing.recipients):
             raise aiosmtplib.SMTPRecipientsRefused(refused)
-        await smtp.data(outgoing.data)
 
-    def _kept(self) -> aiosmtplib.SMTP | None:
+    def _kept(self) -> _Kept | None:
         now = asyncio.get_running_loop().time()
         while self._idle:
-            smtp, since = self._idle.pop()
-            if smtp.is_connected and now - since < KEEP_IDLE_SECONDS:
-                return smtp
-            smtp.close()
+            kept = self._idle.pop()
+            if kept.smtp.is_connected and now - kept.since < KEEP_IDLE_SECONDS:
+                return kept
+            self._goodbye(kept)
         return None
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -154,28 +184,46 @@ class SmtpMailer:
             raise
         return smtp
 
-    def _keep(self, smtp: aiosmtplib.SMTP) -> None:
+    def _keep(self, smtp: aiosmtplib.SMTP, sender: str) -> None:
         loop = asyncio.get_running_loop()
         if len(self._idle) >= KEEP_AT_MOST:
-            self._goodbye(smtp)
+            self._quit(smtp)
             return
-        self._idle.append((smtp, loop.time()))
+        self._idle.append(_Kept(smtp, loop.time(), sender, loop.create_task(self._open(smtp, sender))))
         loop.call_later(KEEP_IDLE_SECONDS, self._let_go_of_stale)
+
+    async def _open(self, smtp: aiosmtplib.SMTP, sender: str) -> bool:
+        """The next mail's MAIL FROM, sent while nothing waits; False (connection closed) when the
+        relay does not take it."""
+        try:
+            async with asyncio.timeout(self._s.mail_timeout_seconds):
+                await smtp.mail(sender)
+        except _FAILURES:
+            smtp.close()
+            return False
+        return True
 
     def _let_go_of_stale(self) -> None:
         now = asyncio.get_running_loop().time()
-        stale = [kept for kept in self._idle if now - kept[1] >= KEEP_IDLE_SECONDS]
+        stale = [kept for kept in self._idle if now - kept.since >= KEEP_IDLE_SECONDS]
         for kept in stale:
             self._idle.remove(kept)
-            self._goodbye(kept[0])
+            self._goodbye(kept)
 
-    def _goodbye(self, smtp: aiosmtplib.SMTP) -> None:
+    def _goodbye(self, kept: _Kept) -> None:
+        """Its MAIL FROM ended, then QUIT (which also ends the open transaction)."""
+        self._quit(kept.smtp, after=kept.opened)
+
+    def _quit(self, smtp: aiosmtplib.SMTP, after: asyncio.Task | None = None) -> None:
         """QUIT in the background: the mails it carried were taken already."""
 
         async def quit_politely() -> None:
             try:
                 async with asyncio.timeout(self._s.mail_timeout_seconds):
-                    await smtp.quit()
+                    if after is not None:
+                        await after
+                    if smtp.is_connected:
+                        await smtp.quit()
             except _FAILURES:
                 smtp.close()
 
@@ -185,6 +233,6 @@ class SmtpMailer:
 
     async def close(self) -> None:
         while self._idle:
-            self._goodbye(self._idle.pop()[0])
+            self._goodbye(self._idle.pop())
         if self._goodbyes:
             await asyncio.wait(set(self._goodbyes), timeout=self._s.mail_timeout_seconds)

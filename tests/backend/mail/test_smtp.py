@@ -10,6 +10,7 @@ import email.policy
 import socket
 import ssl
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from cryptography import x509
@@ -227,10 +228,12 @@ async def test_a_burst_of_mail_shares_one_connection_and_a_relay_restart_costs_n
         relay.stop()
 
 
-async def test_a_kept_connection_the_relay_has_given_up_is_replaced_before_the_mail_goes(tmp_path):
-    """A scripted relay that takes one mail per connection and answers the next MAIL FROM with 421
-    and hangs up, as one that has timed the connection out would: the mail goes on a new
-    connection, once."""
+@pytest.mark.parametrize("gives_up_at", [b"MAIL", b"RCPT", b"RCPT-HANGUP"])
+async def test_a_kept_connection_the_relay_has_given_up_is_replaced_before_the_mail_goes(tmp_path, gives_up_at):
+    """A scripted relay that takes one mail per connection and then gives up on it as one that has
+    timed the connection out would: answering 421 and hanging up at the next MAIL FROM (which the
+    mailer sends as soon as it keeps the connection) or at the next mail's first RCPT, or hanging
+    up there without a word. The mail goes on a new connection, once."""
     import asyncio
 
     delivered: list[bytes] = []
@@ -256,8 +259,9 @@ async def test_a_kept_connection_the_relay_has_given_up_is_replaced_before_the_m
                 delivered.append(body)
                 took_one = True
                 await say(b"250 queued")
-            elif verb == b"MAIL" and took_one:
-                await say(b"421 timed out, closing")
+            elif took_one and gives_up_at.startswith(verb):
+                if not gives_up_at.endswith(b"HANGUP"):
+                    await say(b"421 timed out, closing")
                 break
             elif verb == b"QUIT":
                 await say(b"221 bye")

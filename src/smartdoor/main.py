@@ -9,7 +9,7 @@ import time
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from smartdoor import __version__, admin
+from smartdoor import __version__, admin, integrations
 from smartdoor.api import device, errors, health, legacy
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
@@ -18,6 +18,7 @@ from smartdoor.audit.noise import WINDOW
 from smartdoor.clock import SystemClock
 from smartdoor.mail.sender import Mailer, SmtpMailer
 from smartdoor.otp.expiry import expiry_sweeper
+from smartdoor.outbox import records as outbox_records
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
 
@@ -49,15 +50,20 @@ def create_app(
             )
             app.state.services = services
             app.state.started = time.monotonic()
+            await outbox_records.ensure_indexes(db)
+            services.outbox.start()
             tasks = [
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
             ]
+            tasks += integrations.start(app, services)  # Home Assistant over MQTT, metrics: when configured
             try:
                 yield
             finally:
-                # notices under way get their mail relay's deadline to finish
+                # notices under way get their mail relay's deadline to finish, and so do retries
                 await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
+                await services.outbox.stop(timeout=services.outbox.attempt_seconds + 1)
+                await services.mailer.close()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -83,4 +89,5 @@ def create_app(
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"])
     app.add_middleware(LockoutGate)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost
+    integrations.install(app, settings)  # /metrics and its timing: outside even that, when METRICS_TOKEN is set
     return app

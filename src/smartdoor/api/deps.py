@@ -14,6 +14,8 @@ from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout_memory import LockoutMemory
 from smartdoor.mail.sender import Mailer
 from smartdoor.otp.deps import EngineDeps
+from smartdoor.outbox.mail import mail_deliveries
+from smartdoor.outbox.service import Outbox
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
@@ -30,6 +32,12 @@ class Services:
     lockouts: LockoutMemory = field(default_factory=LockoutMemory)
     unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
     background: Background = field(default_factory=Background)  # mail that must not delay a reply
+    outbox: Outbox = field(init=False)  # every mail, stored sealed and retried; its worker runs with the app
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(
+            db=self.db, keyring=self.keyring, deliveries=mail_deliveries(self.mailer, self.settings), clock=self.clock
+        )
 
     @property
     def engine(self) -> EngineDeps:
@@ -39,6 +47,7 @@ class Services:
             settings=self.settings,
             send_mail=self.mailer.send,
             background=self.background,
+            outbox=self.outbox,
         )
 
 

@@ -1,6 +1,7 @@
 """Issuing a code: check the door's lockout and request limit, and, when a person typed their
 number, whether a grant lets them do this now; store the new code in place of the old one
-(one conditional update of the door), mail it, audit it.
+(one conditional update of the door), mail it through the outbox (the first attempt before the
+reply, retries after it until the code expires), audit it.
 
 A person's code goes to that person only, and remembers them and the grant that allowed it:
 the verify names them and counts the grant's use. A refused person gets the same words
@@ -29,6 +30,7 @@ from smartdoor.mail import message as mail_message
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
 from smartdoor.otp.expiry import expiry_event
+from smartdoor.outbox.mail import code_mail
 
 
 @dataclass
@@ -144,20 +146,6 @@ async def issue_code(
         raise NotAllowed(decision.reason)
 
     recipients = [requester.person["email"]] if requester and requester.person else deps.recipients(door)
-    if recipients:
-        delivery_error = await deps.send_mail(
-            mail_message.code_message(
-                sender=settings.mail_from,
-                to=recipients,
-                door_name=door["name"],
-                action=action,
-                code=code,
-                expires_at=expires_at,
-                asked_by=requester.person["name"] if requester and requester.person else None,
-            )
-        )
-    else:
-        delivery_error = "no recipients configured"
     base = {"door": door["_id"]}
     events = []
     if old and old_status == "superseded":
@@ -188,20 +176,33 @@ async def issue_code(
             **base,
         )
     )
-    events.append(
-        audit.entry(
-            now=now,
-            event="mail_delivery",
-            outcome="failure" if delivery_error else "success",
-            action=action,
-            reason=delivery_error,
-            challenge=challenge_id,
-            recipients=len(recipients),
-            **who,
-            **base,
-        )
+    if not recipients:
+        delivery_error: str | None = "no recipients configured"
+        events.append(
+            audit.entry(
+                now=now, event="mail_delivery", outcome="failure", action=action, reason=delivery_error,
+                challenge=challenge_id, recipients=0, **who, **base,
+            )
+        )  # fmt: skip
+        await audit.record_many(deps.db, events)
+        return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
+    message = mail_message.code_message(
+        sender=settings.mail_from,
+        to=recipients,
+        door_name=door["name"],
+        action=action,
+        code=code,
+        expires_at=expires_at,
+        asked_by=requester.person["name"] if requester and requester.person else None,
     )
-    await audit.record_many(deps.db, events)
+    mail = code_mail(
+        message, door=door["_id"], challenge=challenge_id, expires_at=expires_at,
+        details={"action": action, "recipients": len(recipients), **who}, now=now,
+    )  # fmt: skip
+    # The door's reply waits for the mail's first attempt: its status says whether the relay took
+    # it, and a mail it did not take is stored for its retries before the reply says so. The
+    # request's audit events go in with that attempt's.
+    delivery_error = await deps.outbox.try_now(mail, now=now, audit_along=events)
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
 
 

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     cors_origins: str = ""  # comma-separated; empty = CORS off
     audit_retention_days: int = Field(730, ge=1)  # older audit events are purged (TTL index)
     db_timeout_ms: int = 2000
+    # a database operation that takes longer fails (503) instead of holding the request; 0 = no limit
+    db_operation_timeout_ms: int = Field(5000, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:

@@ -1,7 +1,18 @@
-"""The one database handle: AsyncMongoClient, collections and their indexes."""
+"""The one database handle: AsyncMongoClient, collections and their indexes.
+
+The handle outlives its client: when the embedded database comes back on another port
+(store.supervisor), `reconnect()` swaps in a client for the new address. Every request reads
+`db.client` / `db.<collection>` when it issues an operation, so operations after the swap go to
+the new database; an operation already under way on the old client fails as any operation on a
+dead server does (a connection error: 503 with Retry-After). The old client is closed only
+after RETIRED_CLIENT_GRACE_SECONDS, when no such operation can still be waiting on it: an
+operation on a closed client raises InvalidOperation, which would be an application error.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -11,6 +22,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from smartdoor.store.group_commit import GroupWriter
 
 DB_NAME = "smart_door"
+# longer than any operation can wait on a dead server (server selection, connect and socket
+# timeouts are seconds); a retired client is closed after this
+RETIRED_CLIENT_GRACE_SECONDS = 60.0
+# a whole operation (server selection, retries, reply) that takes longer than this fails with a
+# timeout error (503) instead of holding the request while the database is stopped, not dead;
+# well above the embedded database's slowest replies under load. 0: no limit.
+DEFAULT_OPERATION_TIMEOUT_MS = 5000
 
 
 @dataclass
@@ -18,6 +36,8 @@ class Database:
     client: AsyncMongoClient
     db: AsyncDatabase
     _audit_writer: GroupWriter | None = field(default=None, repr=False)
+    _client_options: dict = field(default_factory=dict, repr=False)
+    _retiring: set[asyncio.Task] = field(default_factory=set, repr=False)
 
     @property
     def doors(self) -> AsyncCollection:
@@ -45,7 +65,7 @@ class Database:
 
     async def append_audit(self, events: list[dict]) -> None:
         if self._audit_writer is None:
-            self._audit_writer = GroupWriter(self.audit)
+            self._audit_writer = GroupWriter(lambda: self.audit)  # the current client's, after a reconnect too
         await self._audit_writer.write(events)
 
     async def ensure_indexes(self, *, audit_retention_days: int = 730) -> None:
@@ -81,17 +101,50 @@ class Database:
             await self.audit.drop_index("at_-1")
         await self.audit.create_index([("at", DESCENDING)], name=name, expireAfterSeconds=seconds)
 
+    async def reconnect(self, uri: str, *, grace_seconds: float = RETIRED_CLIENT_GRACE_SECONDS) -> None:
+        """Point this handle at the database at uri (same database name, same client options)."""
+        old = self.client
+        client = _client(uri, **self._client_options)
+        # no await between the two: no request sees a client of one and a database of the other
+        self.client, self.db = client, client[self.db.name]
+        task = asyncio.create_task(_close_later(old, grace_seconds))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
     async def close(self) -> None:
+        for task in list(self._retiring):  # closes the retired clients now
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.client.close()
 
 
-def connect(uri: str, *, db_name: str = DB_NAME, timeout_ms: int = 2000, **client_options) -> Database:
-    client: AsyncMongoClient = AsyncMongoClient(
-        uri,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
-        tz_aware=True,
-        w="majority" if "replicaSet=" in uri else 1,
+async def _close_later(client: AsyncMongoClient, delay: float) -> None:
+    try:
+        await asyncio.sleep(delay)
+    finally:
+        await client.close()
+
+
+def _client(uri: str, **options) -> AsyncMongoClient:
+    return AsyncMongoClient(uri, tz_aware=True, w="majority" if "replicaSet=" in uri else 1, **options)
+
+
+def connect(
+    uri: str,
+    *,
+    db_name: str = DB_NAME,
+    timeout_ms: int = 2000,
+    operation_timeout_ms: int = DEFAULT_OPERATION_TIMEOUT_MS,
+    **client_options,
+) -> Database:
+    options = {
+        "serverSelectionTimeoutMS": timeout_ms,
+        "connectTimeoutMS": timeout_ms,
+        # pymongo's client-side operation timeout: it bounds retries too (a socket timeout
+        # alone is paid once per retry), and it applies to a cursor's whole life
+        "timeoutMS": operation_timeout_ms or None,
         **client_options,
-    )
-    return Database(client=client, db=client[db_name])
+    }
+    client = _client(uri, **options)
+    return Database(client=client, db=client[db_name], _client_options=options)

@@ -1,0 +1,323 @@
+"""The embedded database is supervised: the real `smartdoor serve` (its own process, a real
+socket, the embedded database, the SMTP sink) with 10 doors cycling code requests, verifies and
+state reports while the database is killed (twice: once its port stays free, once another
+process takes it) and stopped for 10 s. Meanwhile only 503s with Retry-After, never a 500;
+the doors get through again once the database is back; embedded-db.json names the running one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smartdoor.clock import SystemClock
+from smartdoor.crypto import Keyring
+from smartdoor.doors.service import create_door
+from smartdoor.store import embedded
+from smartdoor.store.database import connect
+from tests.conftest import TEST_SECRET_KEY, SignedDevice
+
+pytestmark = pytest.mark.subprocess
+
+HOST = "127.0.0.1"
+DOORS = 10
+START_TIMEOUT = 90
+BACK_TIMEOUT = 60  # generous: the database restarts in about 2 s here
+STOP_SECONDS = 10
+
+
+class Serve:
+    """`smartdoor serve` with the embedded database under data_dir (no MONGO_URL)."""
+
+    def __init__(self, tmp_path: Path, smtp_port: int, **env) -> None:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            self.port = s.getsockname()[1]
+        self.data_dir = tmp_path / "data"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_", "DATA_"))}
+        self.env.update(
+            SECRET_KEY=TEST_SECRET_KEY,
+            DATA_DIR=str(self.data_dir),
+            MAIL_SERVER=HOST,
+            MAIL_PORT=str(smtp_port),
+            MAIL_STARTTLS="false",
+            MAIL_FROM="door@example.com",
+            RECIPIENTS="",
+            MAX_REQUESTS_PER_WINDOW="100",  # the doors cycle codes far faster than people do
+            PYTHONUNBUFFERED="1",
+            **env,
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smartdoor.cli", "serve", "--host", HOST, "--port", str(self.port)],
+            env=self.env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+        self.url = f"http://{HOST}:{self.port}"
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def database(self) -> dict:
+        return json.loads((self.data_dir / embedded.STATE_FILE).read_text())
+
+    async def health(self) -> dict | None:
+        async with httpx.AsyncClient() as http:
+            try:
+                return (await http.get(self.url + "/health", timeout=5)).json()
+            except (httpx.HTTPError, ValueError):
+                return None
+
+    async def wait_connected(self, timeout: float, *, other_than: int | None = None) -> float:
+        """Waits until /health says the database is connected (and embedded-db.json names a
+        process other than `other_than`); returns when that was seen (monotonic)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body = await self.health()
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if body and body["database"] == "connected" and self.database()["pid"] != other_than:
+                    return time.monotonic()
+            assert self.proc.poll() is None, "server ended\n" + self.output
+            assert time.monotonic() < deadline, "database not back in time\n" + self.output
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self._reader.join(5)
+
+
+@dataclass
+class Outcome:
+    at: float
+    door: int
+    path: str
+    status: int
+    error: str | None
+    retry_after: str | None
+    signed: bool
+
+
+@dataclass
+class Load:
+    """DOORS doors, each a loop of: code request, its code from the mail, verify, state report."""
+
+    url: str
+    sink: object
+    devices: list[SignedDevice] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    bad_signatures: list[str] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, index: int, path: str, payload: dict) -> httpx.Response | None:
+        device = self.devices[index]
+        try:
+            response = await device.post(path, payload, check_reply=False)
+        except httpx.HTTPError:  # the server itself never stops here; count as no answer
+            self.outcomes.append(Outcome(time.monotonic(), index, path, 0, "no answer", None, False))
+            return None
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        signed = "signature" in response.headers
+        if signed and not device.reply_verifies(response, device.last_request_headers):
+            self.bad_signatures.append(f"{path} {response.status_code}")
+        self.outcomes.append(
+            Outcome(
+                time.monotonic(),
+                index,
+                path,
+                response.status_code,
+                body.get("error"),
+                response.headers.get("retry-after"),
+                signed,
+            )
+        )
+        return response
+
+    def mails_to(self, index: int) -> list[dict]:
+        return [m for m in self.sink.messages() if f"door{index}@example.com" in m["to"]]
+
+    async def door(self, index: int) -> None:
+        while not self.stop.is_set():
+            before = len(self.mails_to(index))
+            response = await self.send(index, "/api/v1/otp/request", {"action": "unlock"})
+            if response is not None and response.status_code == 200:
+                code = await self.code_for(index, before)
+                for _ in range(3):  # the verify is retried through an outage, as a person would type again
+                    verified = await self.send(
+                        index, "/api/v1/otp/verify", {"challenge_id": response.json()["challenge_id"], "code": code}
+                    )
+                    if verified is not None and verified.status_code != 503:
+                        break
+                    await asyncio.sleep(0.3)
+            await self.send(index, "/api/v1/state", {"state": "locked"})
+            await asyncio.sleep(0.05 if response is not None and response.status_code == 200 else 0.3)
+
+    async def code_for(self, index: int, before: int) -> str:
+        for _ in range(200):
+            mails = self.mails_to(index)
+            if len(mails) > before:
+                return re.search(r"Code: (\d+)", mails[0]["text"]).group(1)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no code mail for door {index}")
+
+    def successes_after(self, moment: float) -> set[int]:
+        return {o.door for o in self.outcomes if o.at >= moment and o.status == 200}
+
+    async def wait_all_succeed_after(self, moment: float, timeout: float) -> float:
+        """Waits until every door has had a 200 after `moment`; returns how long the slowest took."""
+        deadline = time.monotonic() + timeout
+        while len(self.successes_after(moment)) < DOORS:
+            assert time.monotonic() < deadline, f"doors without a success: {DOORS - len(self.successes_after(moment))}"
+            await asyncio.sleep(0.1)
+        firsts = [min(o.at for o in self.outcomes if o.door == d and o.at >= moment and o.status == 200) for d in
+                  range(DOORS)]  # fmt: skip
+        return max(firsts) - moment
+
+
+async def add_doors(data_dir: Path, count: int) -> list[tuple[str, str]]:
+    """Through the running server's database, shared as any CLI command shares it."""
+    server = await asyncio.to_thread(embedded.start_or_share, data_dir)
+    assert not server.owned
+    db = connect(server.uri, db_name="smart_door")
+    try:
+        return [
+            (door["_id"], secret)
+            for door, secret in [
+                await create_door(
+                    db,
+                    Keyring(TEST_SECRET_KEY.encode()),
+                    name=f"Door {i}",
+                    recipients=[f"door{i}@example.com"],
+                    now=datetime.now(UTC),
+                )
+                for i in range(count)
+            ]
+        ]
+    finally:
+        await db.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"  # a zombie is dead, just not reaped yet
+    except FileNotFoundError:
+        return False
+
+
+def squat(port: int, timeout: float = 10) -> socket.socket:
+    """Listen on port as soon as the killed database has let it go (and never answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            squatter.bind((HOST, port))
+            squatter.listen()
+            return squatter
+        except OSError:
+            squatter.close()
+            assert time.monotonic() < deadline, "the killed database's port was not released"
+            time.sleep(0.01)
+
+
+def check_outage(outcomes: list[Outcome], since: float, until: float) -> int:
+    """Everything answered in [since, until] is a 2xx/4xx of the engine or a 503 with Retry-After."""
+    seen = [o for o in outcomes if since <= o.at <= until]
+    assert not [o for o in seen if o.status >= 500 and o.status != 503], seen
+    unavailable = [o for o in seen if o.status == 503]
+    assert all(o.retry_after and o.error in ("db_unavailable", "busy") for o in unavailable), unavailable
+    assert not [o for o in seen if o.status == 0], "requests the server did not answer"
+    return len(unavailable)
+
+
+async def test_database_killed_and_stopped_under_load(tmp_path, smtp_sink):
+    controller, sink = smtp_sink
+    serve = Serve(tmp_path, controller.port)
+    try:
+        await serve.wait_connected(START_TIMEOUT)
+        first = serve.database()
+        assert alive(first["pid"])
+        load = Load(serve.url, sink)
+        load.devices = [
+            SignedDevice(httpx.AsyncClient(base_url=serve.url, timeout=30), door_id, secret, SystemClock())
+            for door_id, secret in await add_doors(serve.data_dir, DOORS)
+        ]
+        doors = [asyncio.create_task(load.door(i)) for i in range(DOORS)]
+        started = time.monotonic()
+        await load.wait_all_succeed_after(started, 60)
+        report = {}
+
+        # 1. killed; its port stays free: the database comes back on it and the app's client reconnects
+        killed_at = time.monotonic()
+        os.kill(first["pid"], signal.SIGKILL)
+        back_at = await serve.wait_connected(BACK_TIMEOUT, other_than=first["pid"])
+        second = serve.database()
+        assert second["port"] == first["port"] and alive(second["pid"]) and not alive(first["pid"])
+        report["kill: database back after"] = back_at - killed_at
+        report["kill: every door through after"] = await load.wait_all_succeed_after(back_at, 30)
+
+        # 2. killed, and another process takes its port at once: a new port, a new client
+        killed_at = time.monotonic()
+        os.kill(second["pid"], signal.SIGKILL)
+        squatter = await asyncio.to_thread(squat, second["port"])
+        try:
+            back_at = await serve.wait_connected(BACK_TIMEOUT, other_than=second["pid"])
+            third = serve.database()
+            assert third["port"] != second["port"] and alive(third["pid"])
+            report["kill, port taken: database back after"] = back_at - killed_at
+            report["kill, port taken: every door through after"] = await load.wait_all_succeed_after(back_at, 30)
+        finally:
+            squatter.close()
+
+        # 3. stopped for 10 s, then continued: the same process serves again
+        stopped_at = time.monotonic()
+        os.kill(third["pid"], signal.SIGSTOP)
+        await asyncio.sleep(STOP_SECONDS)
+        stopped = [o for o in load.outcomes if o.at > stopped_at + 0.5]  # past the replies already under way
+        os.kill(third["pid"], signal.SIGCONT)
+        continued_at = time.monotonic()
+        report["stop: every door through after"] = await load.wait_all_succeed_after(continued_at, 30)
+        assert serve.database() == third  # nothing was restarted
+        # answered within DB_OPERATION_TIMEOUT_MS (5 s), not held for the whole stop
+        assert stopped and all(o.status == 503 for o in stopped), "requests succeeded while the database was stopped"
+
+        load.stop.set()
+        await asyncio.gather(*doors)
+        for device in load.devices:
+            await device.http.aclose()
+        unavailable = check_outage(load.outcomes, started, time.monotonic())
+        assert unavailable > 0  # the outages were seen by the doors
+        assert not load.bad_signatures, load.bad_signatures
+        assert sum(o.status == 200 and o.path.endswith("verify") for o in load.outcomes) >= DOORS * 4
+        assert "Traceback" not in serve.output, serve.output
+        assert serve.output.count("embedded database running again") == 2
+        print({k: round(v, 2) for k, v in report.items()}, f"503s: {unavailable}", f"requests: {len(load.outcomes)}")
+    finally:
+        serve.stop()
+    assert not alive(third["pid"]), "the database outlived the server"
+    assert not (serve.data_dir / embedded.STATE_FILE).exists()

@@ -40,31 +40,38 @@ BACK_TIMEOUT = 60  # generous: the database restarts in about 2 s here
 STOP_SECONDS = 10
 
 
-class Serve:
-    """`smartdoor serve` with the embedded database under data_dir (no MONGO_URL)."""
+def serve_env(data_dir: Path, smtp_port: int, **env) -> dict:
+    """The environment of `smartdoor serve` and of the CLI commands beside it."""
+    values = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_", "DATA_"))}
+    values.update(
+        SECRET_KEY=TEST_SECRET_KEY,
+        DATA_DIR=str(data_dir),
+        MAIL_SERVER=HOST,
+        MAIL_PORT=str(smtp_port),
+        MAIL_STARTTLS="false",
+        MAIL_FROM="door@example.com",
+        RECIPIENTS="",
+        MAX_REQUESTS_PER_WINDOW="100",  # the doors cycle codes far faster than people do
+        PYTHONUNBUFFERED="1",
+        **env,
+    )
+    return values
 
-    def __init__(self, tmp_path: Path, smtp_port: int, **env) -> None:
+
+class Serve:
+    """`smartdoor serve` with the embedded database under workdir/data (no MONGO_URL)."""
+
+    def __init__(self, workdir: Path, smtp_port: int, **env) -> None:
         with socket.socket() as s:
             s.bind((HOST, 0))
             self.port = s.getsockname()[1]
-        self.data_dir = tmp_path / "data"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_", "DATA_"))}
-        self.env.update(
-            SECRET_KEY=TEST_SECRET_KEY,
-            DATA_DIR=str(self.data_dir),
-            MAIL_SERVER=HOST,
-            MAIL_PORT=str(smtp_port),
-            MAIL_STARTTLS="false",
-            MAIL_FROM="door@example.com",
-            RECIPIENTS="",
-            MAX_REQUESTS_PER_WINDOW="100",  # the doors cycle codes far faster than people do
-            PYTHONUNBUFFERED="1",
-            **env,
-        )
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = workdir / "data"
+        self.env = serve_env(self.data_dir, smtp_port, **env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smartdoor.cli", "serve", "--host", HOST, "--port", str(self.port)],
             env=self.env,
-            cwd=tmp_path,
+            cwd=workdir,  # no .env of the developer's
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -20,6 +20,7 @@ from smartdoor.mail.sender import Mailer, SmtpMailer
 from smartdoor.otp.expiry import expiry_sweeper
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
+from smartdoor.store.disk import watch_disk
 
 
 async def _flush_unauthenticated(services: Services) -> None:
@@ -52,6 +53,7 @@ def create_app(
             tasks = [
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
+                asyncio.create_task(watch_disk(settings.data_dir, threshold_percent=settings.disk_warn_percent)),
             ]
             try:
                 yield

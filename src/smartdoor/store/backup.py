@@ -243,4 +243,3 @@ def header_summary(header: dict) -> str:
     made = header.get("created_at")
     when = made.isoformat() if isinstance(made, datetime) else str(made)
     return f"made {when} by smartdoor {header.get('app_version')} ({header.get('consistency')})"
-

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Smart Door needs into ./.venv (idempotent). With --test, also what the
-# tests need: Debian's chromium (for Playwright, no browser download) and MicroPython for
-# Node (npm ci). Nothing is reinstalled while pyproject.toml / package-lock.json are unchanged.
+# tests need: Debian's chromium (for Playwright, no browser download), systemd (for
+# systemd-analyze) and MicroPython for Node (npm ci). Nothing is reinstalled while pyproject.toml / package-lock.json are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,10 +18,16 @@ if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
     echo "$want" > .venv/.smartdoor-installed
   fi
-  if [ ! -x /usr/bin/chromium ]; then
+  # Debian packages the tests use: chromium (Playwright drives it), systemd (systemd-analyze
+  # verifies the units in deploy/)
+  missing=""
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  command -v systemd-analyze >/dev/null || missing="$missing systemd"
+  if [ -n "$missing" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # shellcheck disable=SC2086  # one word per package
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   fi
   want_node="$(stamp package-lock.json)"
   if ! fresh node_modules/.smartdoor-installed "$want_node"; then

@@ -194,7 +194,7 @@ def read_backup(path: Path) -> Backup:
 
 def _records(path: Path) -> Iterator[dict]:
     with gzip.open(path, "rb") as lines:
-        for raw in io.BufferedReader(lines):  # type: ignore[arg-type]
+        for raw in io.BufferedReader(lines):
             value = json_util.loads(raw, json_options=READ_OPTIONS)
             if not isinstance(value, dict):
                 raise ValueError("a line is not a JSON object")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -194,7 +193,7 @@ def read_backup(path: Path) -> Backup:
 
 def _records(path: Path) -> Iterator[dict]:
     with gzip.open(path, "rb") as lines:
-        for raw in io.BufferedReader(lines):
+        for raw in lines:
             value = json_util.loads(raw, json_options=READ_OPTIONS)
             if not isinstance(value, dict):
                 raise ValueError("a line is not a JSON object")

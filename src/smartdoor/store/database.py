@@ -101,8 +101,12 @@ class Database:
             await self.audit.drop_index("at_-1")
         await self.audit.create_index([("at", DESCENDING)], name=name, expireAfterSeconds=seconds)
 
-    async def reconnect(self, uri: str, *, grace_seconds: float = RETIRED_CLIENT_GRACE_SECONDS) -> None:
-        """Point this handle at the database at uri (same database name, same client options)."""
+    async def reconnect(self, uri: str, *, grace_seconds: float | None = None) -> None:
+        """Point this handle at the database at uri (same database name, same client options).
+        The old client is closed after grace_seconds (default: RETIRED_CLIENT_GRACE_SECONDS, and
+        at least twice the operation timeout, so no operation can still be running on it)."""
+        if grace_seconds is None:
+            grace_seconds = max(RETIRED_CLIENT_GRACE_SECONDS, 2 * (self._client_options.get("timeoutMS") or 0) / 1000)
         old = self.client
         client = _client(uri, **self._client_options)
         # no await between the two: no request sees a client of one and a database of the other

@@ -160,12 +160,16 @@ class EmbeddedServer:
             return f"killed by signal {-code}"
         return f"exit status {code}"
 
+    def forget(self) -> None:
+        """Remove embedded-db.json if it still names this process (ours, and ending or ended)."""
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if self.process is not None and json.loads(self._state_path.read_text()).get("pid") == self.process.pid:
+                self._state_path.unlink()
+
     def stop(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if json.loads(self._state_path.read_text()).get("pid") == self.process.pid:
-                self._state_path.unlink()
+        self.forget()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)

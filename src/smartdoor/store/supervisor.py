@@ -97,6 +97,7 @@ class DatabaseSupervisor:
         ran_for = self._monotonic() - self._started_at
         how = gone.exit_description() if gone.owned else "its owner ended it"
         log.error("embedded database (pid %s, port %d) is gone (%s) after %.0f s", gone.pid, gone.port, how, ran_for)
+        gone.forget()  # nobody is to share a dead process meanwhile (and the start below need not distrust it)
         delay = self._backoff.after_death(ran_for=ran_for)
         while True:
             if delay:

@@ -324,6 +324,7 @@ async def test_database_killed_and_stopped_under_load(tmp_path, smtp_sink):
         assert verified == set(range(DOORS))  # every door went through a whole code cycle
         assert "Traceback" not in serve.output, serve.output
         assert serve.output.count("embedded database running again") == 2
+        assert "not trusted" not in serve.output  # the dead process's embedded-db.json was removed at once
         print({k: round(v, 2) for k, v in report.items()}, f"503s: {unavailable}", f"requests: {len(load.outcomes)}")
     finally:
         serve.stop()

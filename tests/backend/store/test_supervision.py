@@ -325,7 +325,9 @@ async def test_database_killed_and_stopped_under_load(tmp_path, smtp_sink):
         assert "Traceback" not in serve.output, serve.output
         assert serve.output.count("embedded database running again") == 2
         assert "not trusted" not in serve.output  # the dead process's embedded-db.json was removed at once
-        print({k: round(v, 2) for k, v in report.items()}, f"503s: {unavailable}", f"requests: {len(load.outcomes)}")
+        signed = sum(o.status == 503 and o.signed for o in load.outcomes)
+        print({k: round(v, 2) for k, v in report.items()}, f"503s: {unavailable} ({signed} signed)",
+              f"requests: {len(load.outcomes)}")  # fmt: skip
     finally:
         serve.stop()
     assert not alive(third["pid"]), "the database outlived the server"

@@ -138,6 +138,11 @@ class Harness:
         )
         return SignedDevice(self.http, door["_id"], secret, self.clock)
 
+    async def settle(self) -> None:
+        """Waits for the work the app does after a reply (watchers' and lockout notices): the
+        sink's wait_for blocks this event loop, on which that work runs."""
+        await self.services.background.idle()
+
     def latest_code(self, mails_expected: int) -> str:
         """The code in the newest mail, once `mails_expected` mails have arrived."""
         return code_in(self.sink.wait_for(mails_expected)[0])

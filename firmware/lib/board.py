@@ -18,25 +18,21 @@ import sys
 import time
 
 from doorlogic import client as _c
-from doorlogic import screens
+from doorlogic import const, forget, lazy_call
 from doorlogic.clock import Clock, port_epoch_offset
-from doorlogic.offline import Vault
+from doorlogic.offline import Store, Vault
 from doorlogic.statemachine import DoorMachine
-from doorlogic.store import Store
 from doorlogic.ticks import Uptime, diff
 from drivers import http, wifi
 from drivers.buzzer import Buzzer
-from drivers.display import ADDRESSES, SafeDisplay
-from drivers.inputs import Switch
-from drivers.keypad import Keypad
+from drivers.keypad import Keypad, Switch
 from drivers.servo import Servo
 
 FIRMWARE = "0.2.0"
-LOOP_MS = 10
 HANG_GRACE_MS = 5000  # a call still running this long after its deadline is hung
-BOOT_WINDOW_MS = 3000  # after a reset, Ctrl-C still works this long: mpremote gets in to update
-WIFI_POLL_MS = 500
-STATE_FILE = "/door.json"
+_LOOP_MS = const(10)
+_WIFI_POLL_MS = const(500)
+_STATE_FILE = const("/door.json")
 ticks_ms = getattr(time, "ticks_ms", None)
 
 
@@ -45,43 +41,8 @@ def sleep_ms(ms):
     return f(ms) if f else asyncio.sleep(ms / 1000)
 
 
-def forget(name):
-    """Unload a module needed only once (the package's attribute holds it too)."""
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    try:
-        delattr(sys.modules[pkg], attr)
-    except (KeyError, AttributeError):
-        pass
-
-
-def log_exception(e):
-    if hasattr(sys, "print_exception"):
-        sys.print_exception(e)
-    else:
-        print("error:", repr(e))
-
-
-def reset_cause(machine):
-    names = (
-        ("PWRON_RESET", "power_on"),
-        ("HARD_RESET", "hard"),
-        ("WDT_RESET", "watchdog"),
-        ("DEEPSLEEP_RESET", "deepsleep"),
-        ("SOFT_RESET", "soft"),
-    )
-    try:
-        cause = machine.reset_cause()
-    except Exception:
-        return None
-    for attr, name in names:
-        if getattr(machine, attr, None) == cause:
-            return name
-    return str(cause)
-
-
 class Door:
-    def __init__(self, machine, network, cfg, display, now_ms=None, store_path=STATE_FILE, log=print):
+    def __init__(self, machine, network, cfg, display, now_ms=None, store_path=_STATE_FILE, log=print):
         self._m = machine
         self.cfg = cfg
         self.display = display
@@ -131,7 +92,7 @@ class Door:
             heartbeat_s=cfg["HEARTBEAT_SECONDS"],
             relock_s=cfg["AUTO_RELOCK_SECONDS"],
             safe_state=cfg["SAFE_STATE"],
-            reset_cause=reset_cause(machine),
+            reset_cause=lazy_call("settings", "reset_cause", machine),  # read once: not kept in RAM
         )
         if self.reed is not None:
             self.machine.door_open = self.reed.state  # reported from the boot report on
@@ -187,7 +148,7 @@ class Door:
                         alive = False
                 if alive:
                     self.wdt.feed()
-            await sleep_ms(LOOP_MS)
+            await sleep_ms(_LOOP_MS)
 
     async def net(self):
         m = self.machine
@@ -214,7 +175,10 @@ class Door:
                 try:
                     result = await task  # done: returns at once
                 except Exception as e:  # a bug, not the network: keep the door running
-                    log_exception(e)
+                    if hasattr(sys, "print_exception"):
+                        sys.print_exception(e)
+                    else:
+                        print("error:", repr(e))
                     result = _c.Result(_c.ERROR, message="internal")
             m.finish(job, result, self.now_ms())
             del task
@@ -234,8 +198,6 @@ class Door:
         return ex.result
 
     async def wifi(self):
-        from drivers import sntp
-
         host = self.cfg["NTP_HOST"]
         shown = None
         while True:
@@ -244,7 +206,7 @@ class Door:
             up = self.link.poll(now)
             if self.link.changed and up and host:
                 try:
-                    t = await sntp.query(host)
+                    t = await wifi.ntp_query(host)
                     self.set_rtc(t)
                     self.clock.set_epoch(t, "ntp")
                 except OSError as e:
@@ -255,7 +217,7 @@ class Door:
                 self.log("wifi:", why or "up")
                 self.machine.note = why
                 self.machine.refresh()
-            await sleep_ms(WIFI_POLL_MS)
+            await sleep_ms(_WIFI_POLL_MS)
 
     async def run(self, wdt=None):
         self.wdt = wdt
@@ -264,44 +226,17 @@ class Door:
         await asyncio.gather(self.ui(), self.net(), self.wifi())
 
 
-async def show_config_errors(display, errors, wdt=None, log=print, rounds=None, step_ms=400):
-    """The door cannot run: print every error in full and scroll each on the LCD."""
-    for e in errors:
-        log("config:", e)
-    n = 0
-    while rounds is None or n < rounds:
-        n += 1
-        for e in errors:
-            for offset in range(len(e) + 3):
-                display.show(*screens.config_error(e, offset))
-                if wdt is not None:
-                    wdt.feed()
-                await sleep_ms(step_ms)
-
-
 def main(machine, network, config):
-    import micropython
+    """The door, from main.py: the boot steps (startup, unloaded once done), then the tasks."""
+    import startup
 
-    from doorlogic import settings
-
-    cfg, errors = settings.check(config)
-    c = dict(settings.DEFAULTS)
-    c.update(cfg)
-    del settings
-    forget("doorlogic.settings")  # needed once: its RAM goes back to the heap
-    debug = c["DEBUG"] is True
-    i2c = machine.I2C(0, sda=machine.Pin(c["I2C_SDA"]), scl=machine.Pin(c["I2C_SCL"]), freq=c["I2C_FREQ"])
-    display = SafeDisplay(i2c, ADDRESSES if c["LCD_ADDR"] is None else (c["LCD_ADDR"],))
-    display.show(*screens.booting())
-    if not debug:
-        if BOOT_WINDOW_MS:  # a deliberate update: reset, then mpremote interrupts in this window
-            time.sleep_ms(BOOT_WINDOW_MS)
-        micropython.kbd_intr(-1)  # from now on a stray Ctrl-C on the USB serial cannot stop the door
-    wdt = None if debug else machine.WDT(timeout=c["WATCHDOG_MS"])
-    if errors:
-        asyncio.run(show_config_errors(display, errors, wdt))
+    cfg, display, wdt, errors = startup.prepare(machine, config)
+    if errors:  # the door cannot run: the errors are shown until someone fixes config.py
+        asyncio.run(startup.show_config_errors(display, errors, wdt))
         return
+    del startup
+    forget("startup")
     door = Door(machine, network, cfg, display)
-    del config, cfg, c
+    del config, cfg
     gc.collect()
     asyncio.run(door.run(wdt))

@@ -26,6 +26,10 @@ door_app = typer.Typer(help="Manage doors.", no_args_is_help=True)
 app.add_typer(door_app, name="door")
 person_app = typer.Typer(help="Manage people: who may ask a door for a code.", no_args_is_help=True)
 app.add_typer(person_app, name="person")
+admin_app = typer.Typer(help="The admin web app's accounts.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+grant_app = typer.Typer(help="Manage grants: who may lock or unlock which door, when.", no_args_is_help=True)
+app.add_typer(grant_app, name="grant")
 
 
 def load_settings(**overrides) -> Settings:
@@ -133,6 +137,10 @@ def door_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             "state": d.get("state"),
             "failures": d.get("failures", 0),
             "hard_locked": d.get("hard_locked", False),
+            "timezone": d.get("timezone") or "UTC",
+            "shared_codes": d.get("shared_codes", True),
+            "remote_unlock": d.get("remote_unlock", True),
+            "watchers": d.get("watchers") or [],
         }
         for d in rows
     ]
@@ -198,6 +206,9 @@ def rotate_key(
 def door_offline_enroll(
     door_id: str,
     label: Annotated[str, typer.Option(help="Whose authenticator app this is, e.g. 'Alice's phone'")] = "offline",
+    person: Annotated[
+        str | None, typer.Option(help="Whose it is (person id): the audit and notices name them for its uses")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """A TOTP credential for opening this door while it cannot reach the backend: prints its
@@ -206,10 +217,12 @@ def door_offline_enroll(
     from smartdoor.doors import offline
 
     async def go(db, settings):
-        credential, uri = await offline.enroll(db, settings.keyring(), door_id=door_id, label=label, now=_now())
+        credential, uri = await offline.enroll(
+            db, settings.keyring(), door_id=door_id, label=label, now=_now(), person=person
+        )
         await audit_service.record(
             db, now=_now(), event="offline_enrolled", outcome="info", door=door_id, client="cli",
-            credential=credential["id"], label=credential["label"],
+            credential=credential["id"], label=credential["label"], person=person, actor="cli",
         )  # fmt: skip
         return credential, uri
 
@@ -316,7 +329,7 @@ def _set_active(person_id: str, active: bool) -> None:
     from smartdoor.people import service as people
 
     async def go(db, settings):
-        await people.set_active(db, person_id=person_id, active=active)
+        await people.set_active(db, person_id=person_id, active=active, now=_now())
         await _audited(db, "person_enabled" if active else "person_disabled", person=person_id)
 
     run_with_db(go)
@@ -342,18 +355,58 @@ def person_remove(person_id: str) -> None:
     from smartdoor.people import service as people
 
     async def go(db, settings):
-        await people.remove_person(db, person_id=person_id)
+        await people.remove_person(db, person_id=person_id, now=_now())
         await _audited(db, "person_removed", person=person_id)
 
     run_with_db(go)
     typer.echo(f"removed {person_id}")
 
 
+@admin_app.command("create")
+def admin_create(
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Their name (default: the e-mail address's local part)")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Where the admin pages are reached (default: ADMIN_URL, else http://localhost:8000)"),
+    ] = None,
+) -> None:
+    """Make an administrator (or give an existing one a new link) and print a one-time set-up
+    link where they set a password and register a passkey."""
+    from smartdoor.admin.setup_links import LINK_LIFETIME, create_link, link_url
+    from smartdoor.people import service as people
+
+    async def go(db, settings):
+        person = await people.find_by_email(db, email)
+        if person is None:
+            person = await people.add_person(
+                db, name=name or email.split("@")[0], email=email, role="admin", now=_now()
+            )
+            await _audited(db, "person_added", person=person["_id"], role="admin")
+        elif person["role"] != "admin" or not person["active"]:
+            raise DomainError(f"{person['email']} is a {person['role']}{'' if person['active'] else ' (disabled)'}: "
+                              "change that in the admin app, or use another address")  # fmt: skip
+        token = await create_link(db, person_id=person["_id"], by="cli", now=_now())
+        await _audited(db, "setup_link_made", person=person["_id"])
+        return person, link_url(url or settings.admin_url or "http://localhost:8000", token)
+
+    person, link = run_with_db(go)
+    hours = int(LINK_LIFETIME.total_seconds() // 3600)
+    typer.echo(
+        f"administrator: {person['name']} <{person['email']}> ({person['_id']})\n"
+        f"Open this link within {hours} hours to set a password and a passkey (it works once):\n{link}"
+    )
+
+
 @app.command()
 def audit(
     door: Annotated[str | None, typer.Option(help="Only this door id")] = None,
-    since: Annotated[datetime | None, typer.Option(help="ISO time, e.g. 2026-11-25T08:00")] = None,
+    person: Annotated[str | None, typer.Option(help="Only events naming this person id")] = None,
+    since: Annotated[datetime | None, typer.Option(help="ISO time (UTC unless it says), e.g. 2026-11-25T08:00")] = None,
+    until: Annotated[datetime | None, typer.Option(help="ISO time: only events before it")] = None,
     outcome: Annotated[str | None, typer.Option(help="success, failure, refused or info")] = None,
+    reason: Annotated[str | None, typer.Option(help="e.g. outside_schedule, expired_grant, wrong_code")] = None,
+    event: Annotated[str | None, typer.Option(help="e.g. verify, code_request, remote_command")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or jsonl")] = "table",
     limit: Annotated[int, typer.Option(help="At most this many events")] = 1000,
 ) -> None:
@@ -361,10 +414,171 @@ def audit(
     if fmt not in ("table", "csv", "jsonl"):
         typer.echo("smartdoor: --format is table, csv or jsonl", err=True)
         raise typer.Exit(2)
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    events = run_with_db(lambda db, s: audit_service.query(db, door=door, since=since, outcome=outcome, limit=limit))
+    since, until = (t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t for t in (since, until))
+    events = run_with_db(
+        lambda db, s: audit_service.query(
+            db, door=door, person=person, since=since, until=until, outcome=outcome, reason=reason,
+            event_name=event, limit=limit,
+        )
+    )  # fmt: skip
     sys.stdout.write(audit_service.export(events, fmt))
+
+
+# --- door settings and remote commands ----------------------------------------------------------
+
+
+@door_app.command("set")
+def door_set(
+    door_id: str,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone its grants' schedules are read in, e.g. Europe/Berlin")
+    ] = None,
+    shared_codes: Annotated[
+        bool | None,
+        typer.Option("--shared-codes/--no-shared-codes", help="Codes for whoever presses * or # (to the recipients)"),
+    ] = None,
+    remote_unlock: Annotated[
+        bool | None, typer.Option("--remote-unlock/--no-remote-unlock", help="May be unlocked with `door command`")
+    ] = None,
+    watch: Annotated[
+        list[str] | None, typer.Option("--watch", help="A person id mailed on unlocks and lockouts (repeat; replaces)")
+    ] = None,
+    no_watchers: Annotated[bool, typer.Option("--no-watchers", help="Nobody watches this door")] = False,
+) -> None:
+    """Change a door's time zone, shared codes, remote unlocking or watchers."""
+    if watch and no_watchers:
+        typer.echo("smartdoor: --watch and --no-watchers exclude each other", err=True)
+        raise typer.Exit(2)
+    watchers = [] if no_watchers else watch or None
+
+    async def go(db, settings):
+        changed = await doors.update_settings(
+            db, door_id=door_id, timezone=timezone, shared_codes=shared_codes, remote_unlock=remote_unlock,
+            watchers=watchers,
+        )  # fmt: skip
+        await _audited(db, "door_settings", door=door_id, **changed)
+        return changed
+
+    changed = run_with_db(go)
+    typer.echo(f"{door_id}: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+
+
+@door_app.command("command")
+def door_command(
+    door_id: str,
+    action: Annotated[str, typer.Argument(help="lock or unlock")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Lock or unlock a door from afar: it acts on its next state report and confirms."""
+
+    async def go(db, settings):
+        command = await doors.queue_command(db, door_id=door_id, action=action, by="cli", now=_now())  # type: ignore[arg-type]
+        await _audited(db, "remote_command", door=door_id, action=action, command=command["id"], reason="queued")
+        return command
+
+    command = run_with_db(go)
+    if as_json:
+        typer.echo(json.dumps({"door": door_id, "id": command["id"], "action": command["action"]}))
+    else:
+        typer.echo(f"queued {action} ({command['id']}): the door carries it out with its next state report")
+
+
+# --- grants ---------------------------------------------------------------------------------------
+
+
+def _instant(text: str | None, tz_name: str, option: str) -> datetime | None:
+    """An ISO date-time; without an offset it is the door's local time."""
+    if text is None:
+        return None
+    from smartdoor.access.schedule import zone
+    from smartdoor.errors import InvalidInput
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option}: not an ISO date and time, e.g. 2026-12-24T18:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone(tz_name))
+
+
+def _grant_row(g: dict) -> dict:
+    from smartdoor.access.schedule import describe
+
+    return {
+        "id": g["_id"], "person": g["person"], "door": g["door"], "actions": g["actions"],
+        "valid_from": g["valid_from"].isoformat() if g.get("valid_from") else None,
+        "valid_until": g["valid_until"].isoformat() if g.get("valid_until") else None,
+        "schedule": [describe(w) for w in g["schedule"]] if g.get("schedule") else None,
+        "max_uses": g.get("max_uses"), "uses": g.get("uses", 0),
+    }  # fmt: skip
+
+
+@grant_app.command("add")
+def grant_add(
+    person: Annotated[str, typer.Argument(help="Person id")],
+    door: Annotated[str, typer.Argument(help="Door id")],
+    actions: Annotated[str, typer.Option(help="lock, unlock or lock,unlock")],
+    valid_from: Annotated[
+        str | None, typer.Option("--from", help="ISO date-time; without an offset, the door's local time")
+    ] = None,
+    valid_until: Annotated[str | None, typer.Option("--until", help="ISO date-time (not included)")] = None,
+    schedule: Annotated[
+        list[str] | None, typer.Option("--schedule", help='A weekly window, e.g. "mon-fri 09:00-17:00" (repeat)')
+    ] = None,
+    max_uses: Annotated[int | None, typer.Option(help="At most this many codes used (e.g. a guest)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Let a person lock and/or unlock a door: from/until, in weekly windows, at most N times."""
+    from smartdoor.access import service as access
+    from smartdoor.access.schedule import parse_window
+
+    async def go(db, settings):
+        tz_name = (await doors.get_door(db, door)).get("timezone") or "UTC"
+        windows = [w for text in schedule for w in parse_window(text)] if schedule else None
+        grant = await access.add_grant(
+            db, person_id=person, door_id=door, actions=[a.strip() for a in actions.split(",") if a.strip()],
+            valid_from=_instant(valid_from, tz_name, "--from"), valid_until=_instant(valid_until, tz_name, "--until"),
+            schedule=windows, max_uses=max_uses, now=_now(),
+        )  # fmt: skip
+        await _audited(db, "grant_added", person=person, door=door, grant=grant["_id"], actions=grant["actions"])
+        return grant
+
+    row = _grant_row(run_with_db(go))
+    typer.echo(json.dumps(row) if as_json else f"grant id: {row['id']}")
+
+
+@grant_app.command("list")
+def grant_list(
+    person: Annotated[str | None, typer.Option(help="Only this person's grants")] = None,
+    door: Annotated[str | None, typer.Option(help="Only grants for this door")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List grants, with how often each was used."""
+    from smartdoor.access import service as access
+
+    rows = [_grant_row(g) for g in run_with_db(lambda db, s: access.list_grants(db, person_id=person, door_id=door))]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for g in rows:
+        when = "; ".join(g["schedule"]) if g["schedule"] else "any time"
+        dates = f" from {g['valid_from']}" if g["valid_from"] else ""
+        dates += f" until {g['valid_until']}" if g["valid_until"] else ""
+        uses = f"{g['uses']}/{g['max_uses']}" if g["max_uses"] is not None else str(g["uses"])
+        typer.echo(f"{g['id']}  {g['person']}  {g['door']}  {','.join(g['actions']):<11} {when}{dates}  uses {uses}")
+
+
+@grant_app.command("remove")
+def grant_remove(grant_id: str) -> None:
+    """Remove a grant; a code already mailed under it stops working."""
+    from smartdoor.access import service as access
+
+    async def go(db, settings):
+        grant = await access.get_grant(db, grant_id)
+        await access.remove_grant(db, grant_id=grant_id, now=_now())
+        await _audited(db, "grant_removed", person=grant["person"], door=grant["door"], grant=grant_id)
+
+    run_with_db(go)
+    typer.echo(f"removed {grant_id}")
 
 
 # --- operations: backup and restore (smartdoor.store.backup) ---

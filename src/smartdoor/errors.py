@@ -44,6 +44,16 @@ class Forbidden(DomainError):
     reason = "forbidden"
 
 
+class NotAllowed(Forbidden):
+    """A person may not do this now. The reply says only "Not allowed now", whatever the reason
+    and whether the number typed exists at all; `why` (access.keypad's reasons) goes to the
+    audit only."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__("Not allowed now", reason="not_allowed")
+        self.why = why
+
+
 class NotAuthenticated(DomainError):
     """The request could not be tied to a door: unsigned, unknown door, bad signature,
     replayed, or (signature fine, clock off) stale."""

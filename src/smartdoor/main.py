@@ -9,7 +9,7 @@ import time
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from smartdoor import __version__
+from smartdoor import __version__, admin
 from smartdoor.api import device, errors, health, legacy
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
@@ -58,6 +58,8 @@ def create_app(
             try:
                 yield
             finally:
+                # notices under way get their mail relay's deadline to finish
+                await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -78,6 +80,7 @@ def create_app(
         app.include_router(legacy.router)
     for router in extra_routers:
         app.include_router(router)
+    admin.install(app, settings)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"])
     app.add_middleware(LockoutGate)

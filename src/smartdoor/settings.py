@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import stat
 import warnings
@@ -69,6 +70,10 @@ class Settings(BaseSettings):
     lockout_max_seconds: int = Field(3600, ge=1)
     hard_lockout_failures: int = Field(100, ge=1)
 
+    # a remote lock/unlock not picked up by the door within this long is dropped, so a door that was
+    # offline does not act on an old command when it comes back
+    remote_command_ttl_seconds: int = Field(600, ge=30, le=86400)
+
     # device protocol
     clock_skew_seconds: int = Field(300, ge=30, le=3600)
     max_body_bytes: int = 16 * 1024
@@ -82,6 +87,14 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(64, ge=1)
 
     cors_origins: str = ""  # comma-separated; empty = CORS off
+
+    # the admin web app (smartdoor.admin)
+    admin_url: str = ""  # its public address, e.g. https://door.example.com: passkeys' origin, set-up links
+    admin_idle_minutes: int = Field(30, ge=1, le=24 * 60)  # a session unused this long ends
+    admin_session_hours: int = Field(12, ge=1, le=24 * 30)  # and any session ends this long after login
+    admin_secure_cookies: bool = False  # always Secure cookies (else only on https requests)
+    trusted_proxies: str = ""  # comma-separated IPs / CIDRs whose X-Forwarded-For / -Proto are believed
+    admin_max_live_streams: int = Field(16, ge=1, le=1000)  # open live audit feeds, all sessions together
     audit_retention_days: int = Field(730, ge=1)  # older audit events are purged (TTL index)
     db_timeout_ms: int = 2000
     # a database operation that takes longer fails (503) instead of holding the request; 0 = no limit
@@ -114,6 +127,9 @@ class Settings(BaseSettings):
             check_door_name(self.legacy_door)
         except HeaderValueError as refused:
             raise UnsafeSettings(f"LEGACY_DOOR: {refused}") from None
+        if self.admin_url and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", self.admin_url.rstrip("/")):
+            raise UnsafeSettings("ADMIN_URL: scheme and host only, e.g. https://door.example.com")
+        _ = self.trusted_proxy_networks  # a malformed entry refuses the start
         if self.code_digits < 6:
             warnings.warn("CODE_DIGITS below 6 makes codes easier to guess", stacklevel=2)
         return self
@@ -125,6 +141,10 @@ class Settings(BaseSettings):
     @cached_property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @cached_property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return _networks(self.trusted_proxies, "TRUSTED_PROXIES")
 
     @cached_property
     def legacy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -166,6 +186,17 @@ class Settings(BaseSettings):
             secure_data_dir(self.data_dir)
             write_private(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
+
+
+def _networks(text: str, name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in text.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise UnsafeSettings(f"{name}: not an IP address or CIDR: {item.strip()!r}") from None
+    return networks
 
 
 def exposed_env_file(path: Path = Path(ENV_FILE)) -> str | None:

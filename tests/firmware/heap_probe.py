@@ -1,89 +1,153 @@
-# Run by micropython_runner.mjs --steps: imports firmware modules with fake machine /
-# network modules and prints the heap they keep, measured at the start of each step (after
-# a top-level gc.collect(), the only one that reclaims memory in the WebAssembly port).
-# Measured in the wasm port (32-bit objects, like the ESP32), so it approximates, not
-# equals, the figure on the board.
-#   MODULE <name> <bytes>   growth at its import, including modules it imported first
-#   HEAP_BYTES <bytes>      every module under /lib (packages first, then top-level ones)
-#   RUNTIME_BYTES <bytes>   with MODE = "runtime" set before this file runs
-#                           (heap_runtime_probe.py): what the running door keeps, i.e.
-#                           board.py and what it imports, asyncio included (frozen in the
-#                           firmware, but its objects are on the heap); config checks and
-#                           the pure-Python SHA-1 (not used on the ESP32) are not in it
+# Run by micropython_runner.mjs --steps: imports firmware modules and prints the heap they
+# keep, measured at the start of each step (after a top-level gc.collect(), the only one
+# that reclaims memory in the WebAssembly port). Measured in the wasm port (32-bit objects,
+# like the ESP32), so it approximates, not equals, the figure on the board. Set before this
+# file runs (exec), both optional:
+#   ORDER  module names, dependencies first (test_on_micropython.py works it out from the
+#          sources), so each MODULE figure is that module's own; default: sorted
+#   MODE   "all" (default) or "door" (heap_runtime_probe.py)
+# Printed:
+#   MODULE <name> <bytes>    growth at its import (its own, when ORDER puts dependencies first)
+#   HEAP_BYTES <bytes>       MODE "all": asyncio and every module of the tree
+#   MODE "door", the door's life, in order:
+#   BOOT_BYTES <bytes>       board.py and its imports, and startup.py with doorlogic.settings
+#                            checking a full config.py and naming the reset cause, as
+#                            board.main does
+#   RUNTIME_BYTES <bytes>    the running door, startup and settings unloaded again; asyncio
+#                            included (frozen in the firmware, but its objects are on the heap)
+#   LAZY <name> <bytes>      a module loaded only for one call (doorlogic.lazy_call), on
+#                            top of the running door, and unloaded after
+#   PEAK_BYTES <bytes>       the most of all those moments
+#   SETTLED_BYTES <bytes>    the running door after every lazy module was used once (the
+#                            names they interned stay)
+#   NOT_MEASURED <name>      a module of the tree none of the above loads
+#   qstr pool: ...           micropython.qstr_info() at the start (this probe's own names)
+#                            and at the end: interned names are a large part of the heap,
+#                            and they stay (a module unloaded leaves its names behind)
+# Few names of its own on purpose: each one it interns shifts the door's figures.
 import gc
 import os
 import sys
 
-
-class _Fake:
-    """Any attribute is a callable returning another fake: enough for import-time use."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __call__(self, *args, **kwargs):
-        return _Fake()
-
-    def __getattr__(self, name):
-        return _Fake()
+import micropython
 
 
-def _fake_module(name):
-    # MicroPython cannot instantiate module objects: a class in sys.modules imports fine
-    mod = type(name, (), {})
-    for attr in ("Pin", "PWM", "I2C", "SoftI2C", "WLAN", "RTC", "WDT", "Timer", "ADC", "reset", "unique_id"):
-        setattr(mod, attr, _Fake)
-    mod.STA_IF = 0
-    mod.AP_IF = 1
-    sys.modules[name] = mod
-
-
-def _modules(base):
-    # packages first, then top-level modules (board.py imports the packages: listed after
-    # them, each module's figure is its own)
+def _modules():
     names = []
-    top = []
-    for pkg in sorted(os.listdir(base)):
-        pdir = base + "/" + pkg
-        if pkg.endswith(".py") or pkg.endswith(".mpy"):
-            top.append(pkg.rsplit(".", 1)[0])
-            continue
-        try:
-            files = sorted(os.listdir(pdir))
-        except OSError:
-            continue
-        if "__init__.py" not in files and "__init__.mpy" not in files:
-            continue
-        names.append(pkg)
-        for f in files:
-            stem, _, ext = f.rpartition(".")
-            if ext in ("py", "mpy") and stem != "__init__":
-                names.append(pkg + "." + stem)
-    return names + top
+    for name in sorted(os.listdir("/lib")):
+        stem, _, ext = name.rpartition(".")
+        if ext in ("py", "mpy"):
+            names.append(stem)
+        elif "__init__.py" in os.listdir("/lib/" + name) or "__init__.mpy" in os.listdir("/lib/" + name):
+            names.append(name)
+            for f in sorted(os.listdir("/lib/" + name)):
+                stem, _, ext = f.rpartition(".")
+                if ext in ("py", "mpy") and stem != "__init__":
+                    names.append(name + "." + stem)
+    return names
 
 
-_fake_module("machine")
-_fake_module("network")
-_names = _modules("/lib")
-_RUNTIME = ["asyncio", "board", "drivers.sntp"]  # sntp: imported by the Wi-Fi task
-_state = {"i": -1, "before": 0, "prev": 0, "phase": globals().get("MODE", "all")}
+_names = _modules()
+if "ORDER" in globals():
+    _names = [n for n in ORDER if n in _names] + [n for n in _names if n not in ORDER]  # noqa: F821
+_names.insert(0, "asyncio")  # frozen in the ESP32 firmware, but its objects are on the heap
+
+
+def _unload(name):
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+        delattr(sys.modules[pkg], attr)
+
+
+def _boot():
+    # what board.main does with config.py before the door runs: a full config (as
+    # config.example.py has it) checked, the reset cause named, then settings unloaded
+    from doorlogic import settings
+
+    config = type("config", (), dict(settings.DEFAULTS))
+    config.WIFI_SSID = "lab"
+    config.WIFI_PASSWORD = "password"
+    config.BACKEND_URL = "http://192.168.1.10:8000"
+    config.DOOR_ID = "front-door"
+    config.DOOR_SECRET = "8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"
+    assert not settings.check(config)[1]
+    settings.reset_cause(config)
+
+
+# the door's life, one action per step; the heap is read at the start of the next one
+_DOOR = [
+    ("import", "asyncio"),
+    ("import", "board"),
+    ("import", "startup"),  # with drivers.lcd, which stays: the door shows on that display
+    ("boot", None),
+    ("unload", "doorlogic.settings"),
+    ("unload", "startup"),
+    ("running", None),
+    ("lazy", "doorlogic.totp"),  # checking a typed offline code, installing codes
+    ("unload", None),  # what the lazy module loaded
+    ("end", None),
+]
+# never loaded by the door on the ESP32 (hashlib.sha1 is there; the backend's half)
+_done = ["doorlogic.sha1", "doorlogic.httpsig_server"]
+_s = {"i": -1, "before": 0, "prev": 0, "peak": 0, "lazy": []}
+
+
+def _all(s, now):
+    if s["i"] >= 0:
+        print("MODULE " + _names[s["i"]] + " " + str(now - s["prev"]))
+    s["prev"] = now
+    s["i"] += 1
+    if s["i"] < len(_names):
+        __import__(_names[s["i"]])
+        return True
+    print("HEAP_BYTES " + str(now - s["before"]))
+    micropython.qstr_info()
+    return False
+
+
+def _door(s, now):
+    used = now - s["before"]
+    if s["i"] >= 0:  # report what the last action did
+        what, name = _DOOR[s["i"]]
+        if what == "import":
+            print("MODULE " + name + " " + str(now - s["prev"]))
+        elif what == "running":
+            print("RUNTIME_BYTES " + str(used))
+        elif what == "boot":
+            print("BOOT_BYTES " + str(used))
+        elif what == "lazy":
+            print("LAZY " + name + " " + str(used))
+        s["peak"] = max(s["peak"], used)
+    s["prev"] = now
+    s["i"] += 1
+    what, name = _DOOR[s["i"]]
+    if what == "import":
+        __import__(name)
+    elif what == "boot":
+        _boot()
+    elif what == "unload":
+        for n in [name] if name else s["lazy"]:
+            _unload(n)
+            _done.append(n)
+    elif what == "lazy":
+        s["lazy"] = list(sys.modules)
+        __import__(name)
+        s["lazy"] = [n for n in sys.modules if n not in s["lazy"]]
+    elif what == "end":
+        print("PEAK_BYTES " + str(s["peak"]))
+        print("SETTLED_BYTES " + str(used))
+        for n in _names:
+            if n not in sys.modules and n not in _done:
+                print("NOT_MEASURED " + n)
+        micropython.qstr_info()
+        return False
+    return True
 
 
 def step():
-    s = _state
     now = gc.mem_alloc()
-    names = _names if s["phase"] == "all" else _RUNTIME
-    if s["i"] < 0:
-        s["before"] = s["prev"] = now
-    else:
-        print("MODULE " + names[s["i"]] + " " + str(now - s["prev"]))
-        s["prev"] = now
-    s["i"] += 1
-    if s["i"] < len(names):
-        try:
-            __import__(names[s["i"]])
-        except Exception as e:
-            print("IMPORT-FAIL " + names[s["i"]] + ": " + repr(e))
-        return True
-    print(("HEAP_BYTES " if s["phase"] == "all" else "RUNTIME_BYTES ") + str(now - s["before"]))
-    return False
+    if _s["i"] < 0:
+        _s["before"] = _s["prev"] = now
+        micropython.qstr_info()  # the names this probe and the runner interned themselves
+    return (_door if globals().get("MODE") == "door" else _all)(_s, now)

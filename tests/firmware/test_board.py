@@ -10,10 +10,11 @@ import types
 
 import board
 import pytest
+import startup
 from test_statemachine_mp import DOOR, EPOCH, KEY, FakeServer
 
 from doorlogic import screens, settings
-from drivers.display import SafeDisplay
+from drivers.lcd import SafeDisplay
 
 KEYS = "123A456B789C*0#D"
 ROWS = (14, 27, 26, 25)
@@ -237,7 +238,7 @@ async def test_a_hung_call_stops_the_watchdog(backend, tmp_path, monkeypatch):
     hw = Hardware()
     door = make_door(hw, backend, tmp_path)
     monkeypatch.setattr(board, "HANG_GRACE_MS", 100)
-    door.machine._deadline_ms = 200
+    door.machine.deadline_ms = 200
 
     async def hang(job):
         await asyncio.sleep(3600)
@@ -279,7 +280,7 @@ async def test_config_errors_are_shown_in_full_and_the_watchdog_fed():
     hw = Hardware()
     cfg, errors = settings.check(types.SimpleNamespace(DOOR_SECRET="0" * 64, WIFI_SSID="your-wifi"))
     wdt = hw.machine.WDT(5000)
-    await board.show_config_errors(Display(), errors, wdt, log=lambda *a: logged.append(a), rounds=1, step_ms=1)
+    await startup.show_config_errors(Display(), errors, wdt, log=lambda *a: logged.append(a), rounds=1, step_ms=1)
     assert ("config:", "WIFI_PASSWORD is missing") in logged
     secret = next(e for e in errors if e.startswith("DOOR_SECRET"))
     assert len(secret) > 16 and ("config:", secret) in logged  # printed in full
@@ -292,8 +293,8 @@ def test_main_disables_ctrl_c_unless_debug(monkeypatch):
     calls = []
     fake_micropython = types.SimpleNamespace(kbd_intr=lambda c: calls.append(c))
     monkeypatch.setitem(__import__("sys").modules, "micropython", fake_micropython)
-    monkeypatch.setattr(board, "show_config_errors", lambda *a, **k: asyncio.sleep(0))
-    monkeypatch.setattr(board, "BOOT_WINDOW_MS", 0)
+    monkeypatch.setattr(startup, "show_config_errors", lambda *a, **k: asyncio.sleep(0))
+    monkeypatch.setattr(startup, "BOOT_WINDOW_MS", 0)
     hw = Hardware()
     board.main(hw.machine, hw.network, None)  # no config.py: errors shown, then returns here
     assert calls == [-1] and hw.wdt_timeout == 30000
@@ -303,8 +304,8 @@ def test_main_disables_ctrl_c_unless_debug(monkeypatch):
 
 
 def test_reset_cause_names():
-    assert board.reset_cause(types.SimpleNamespace(reset_cause=lambda: 3, WDT_RESET=3)) == "watchdog"
-    assert board.reset_cause(types.SimpleNamespace()) is None
+    assert settings.reset_cause(types.SimpleNamespace(reset_cause=lambda: 3, WDT_RESET=3)) == "watchdog"
+    assert settings.reset_cause(types.SimpleNamespace()) is None
     assert EPOCH  # the fakes' epoch is a real one
 
 

@@ -1,15 +1,15 @@
 # DoorClient's Exchange rules against a fake backend that checks request signatures and
-# signs its replies (doorlogic.httpsig.sign_reply), so every reply here is genuinely signed
-# or genuinely not.
+# signs its replies (doorlogic.httpsig_server.sign_reply), so every reply here is genuinely
+# signed or genuinely not.
 import json
 
 import pytest
 from test_statemachine_mp import BASE, DOOR, EPOCH, KEY, Counter, FakeServer
 
-from doorlogic import httpsig
+from doorlogic import httpsig, httpsig_server
 from doorlogic.client import DoorClient, compact_json, run
 from doorlogic.clock import Clock
-from doorlogic.offline import decrypt
+from doorlogic.totp import decrypt
 
 
 class Api:
@@ -119,7 +119,7 @@ def test_request_ok_signed_as_specified(client, server):
     h = seen["headers"]
     assert h["Content-Type"] == "application/json"
     assert h["Content-Digest"] == httpsig.content_digest(b'{"action":"lock"}')
-    ids, params, _raw = httpsig.parse_signature_input(h["Signature-Input"])
+    ids, params, _raw = httpsig_server.parse_signature_input(h["Signature-Input"])
     assert ids == ['"@method"', '"@path"', '"content-digest"']
     assert params["keyid"] == DOOR and params["alg"] == "hmac-sha256"
     assert params["created"] == EPOCH
@@ -307,7 +307,7 @@ def test_unreachable(client, server):
 def test_signed_reply_with_non_json_body_is_error(client, server):
     def t(s, h, b):
         b = b"<html>"
-        signed = httpsig.sign_reply(KEY, DOOR, s, b, client_sig[0], EPOCH)
+        signed = httpsig_server.sign_reply(KEY, DOOR, s, b, client_sig[0], EPOCH)
         return s, {k.lower(): v for k, v in signed.items()}, b
 
     client_sig = []
@@ -330,7 +330,7 @@ def test_stale_request_resyncs_and_retries_once(client, server, wall):
     assert server.paths() == [REQ, REQ]
     first, second = client.sent
     assert first[0]["Signature"] != second[0]["Signature"]  # freshly signed: new nonce, created
-    assert httpsig.parse_signature_input(second[0]["Signature-Input"])[1]["created"] == EPOCH + 1000
+    assert httpsig_server.parse_signature_input(second[0]["Signature-Input"])[1]["created"] == EPOCH + 1000
 
 
 def test_stale_twice_gives_up(client, server):

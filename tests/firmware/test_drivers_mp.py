@@ -1,7 +1,7 @@
 # Driver tests with fake pins / I2C / PWM / WLAN. Plain asserts and no pytest import:
 # pytest runs this file on CPython and micropython_runner.mjs runs it on MicroPython.
 from doorlogic import ticks
-from drivers import buzzer, display, inputs, keypad, lcd, pcf8574, servo, wifi
+from drivers import buzzer, keypad, lcd, servo, wifi
 
 # --- fakes -------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ def make_lcd():
         sleeps.append(us)
         log.events.append(("sleep", us))
 
-    d = lcd.LCD(pcf8574.PCF8574(bus), sleep_us=sleep_us)
+    d = lcd.LCD(lcd.PCF8574(bus), sleep_us=sleep_us)
     return d, bus, log, sleeps
 
 
@@ -227,7 +227,7 @@ def test_lcd_show_cuts_long_lines_and_skips_unchanged():
 
 def test_pcf8574_backlight_bit():
     bus = FakeI2C()
-    t = pcf8574.PCF8574(bus, addr=0x3F, backlight=False)
+    t = lcd.PCF8574(bus, addr=0x3F, backlight=False)
     t.write_byte(0x41, True)
     assert bus.writes == [(0x3F, bytes([0x45, 0x41, 0x15, 0x11]))]
     t.backlight(True)
@@ -550,17 +550,17 @@ class ScanI2C(FakeI2C):
 
 def test_display_probes_0x27_then_0x3f():
     bus = ScanI2C(present=[0x3F])
-    d = display.SafeDisplay(bus, log=lambda *a: None)
+    d = lcd.SafeDisplay(bus, log=lambda *a: None)
     assert d.ok and d.addr == 0x3F
     d.show("Hello", "there")
     assert bus.writes[-1][0] == 0x3F
-    assert display.SafeDisplay(ScanI2C(present=[0x27, 0x3F]), log=lambda *a: None).addr == 0x27
+    assert lcd.SafeDisplay(ScanI2C(present=[0x27, 0x3F]), log=lambda *a: None).addr == 0x27
 
 
 def test_missing_lcd_logs_to_serial_and_is_retried():
     bus = ScanI2C(present=[])
     log = []
-    d = display.SafeDisplay(bus, retry_ms=30000, log=lambda *a: log.append(a))
+    d = lcd.SafeDisplay(bus, retry_ms=30000, log=lambda *a: log.append(a))
     assert not d.ok
     d.show("Press # or *", "#=Lock *=Unlock")  # no exception
     assert ("lcd|", "Press # or *", "|", "#=Lock *=Unlock") in log
@@ -574,7 +574,7 @@ def test_missing_lcd_logs_to_serial_and_is_retried():
 
 def test_i2c_error_inside_show_never_raises():
     bus = ScanI2C(present=[0x27])
-    d = display.SafeDisplay(bus, log=lambda *a: None)
+    d = lcd.SafeDisplay(bus, log=lambda *a: None)
     bus.fail_after = len(bus.writes) + 3  # the cable comes loose mid-line
     d.show("Door Unlocked", "Welcome")
     assert not d.ok and d.faults == 1 and d.lines == ("Door Unlocked", "Welcome")
@@ -593,7 +593,7 @@ class InPin:
 
 def test_switch_debounces():
     p = InPin(1)
-    sw = inputs.Switch(p, active_level=0, debounce_ms=50)
+    sw = keypad.Switch(p, active_level=0, debounce_ms=50)
     assert sw.state is False and sw.poll(0) is None
     p.v = 0
     assert sw.poll(10) is None

@@ -1,5 +1,5 @@
 # The door state machine on CPython with fakes that record every call, over a fake backend
-# that signs its replies for real (doorlogic.httpsig.sign_reply).
+# that signs its replies for real (doorlogic.httpsig_server.sign_reply).
 import pytest
 from test_statemachine_mp import FakeServer, Rig
 

@@ -17,7 +17,7 @@ except Exception:
 import binascii
 import json
 
-from doorlogic import httpsig, screens, ticks
+from doorlogic import httpsig, httpsig_server, screens, ticks
 from doorlogic.client import DoorClient
 from doorlogic.client import run as client_run
 from doorlogic.clock import Clock
@@ -98,7 +98,7 @@ def _path_of(url):
 
 
 class MemStore:
-    """doorlogic.store.Store in memory (what would be in flash), JSON round trip included."""
+    """doorlogic.offline.Store in memory (what would be in flash), JSON round trip included."""
 
     def __init__(self, data=None):
         self.text = json.dumps(data or {})
@@ -184,7 +184,7 @@ class FakeServer:
             reqsig = headers["Signature"]
             if self.unbound:
                 reqsig = "sig1=:" + httpsig.b64encode(bytes(32)) + ":"
-            sig = httpsig.sign_reply(self.wrong_key or self.key, self.door, status, rbody, reqsig, self.now)
+            sig = httpsig_server.sign_reply(self.wrong_key or self.key, self.door, status, rbody, reqsig, self.now)
             for k in sig:
                 rh[k.lower()] = sig[k]
         if self.tamper is not None:
@@ -194,7 +194,7 @@ class FakeServer:
     def check(self, method, path, headers, body):
         """('', nonce) when the request is validly signed, else (the 401 error code, None)."""
         try:
-            ids, params, raw = httpsig.parse_signature_input(headers.get("Signature-Input"))
+            ids, params, raw = httpsig_server.parse_signature_input(headers.get("Signature-Input"))
             digest = None
             if body:
                 digest = headers.get("Content-Digest")
@@ -207,7 +207,7 @@ class FakeServer:
                 return "unknown_door", None
             if params.get("alg") != httpsig.ALG or len(params.get("nonce", "")) < 32:
                 return "bad_signature", None
-            mac = httpsig.parse_signature(headers.get("Signature"))
+            mac = httpsig_server.parse_signature(headers.get("Signature"))
             if not httpsig.equal(mac, httpsig.hmac_sha256(self.key, httpsig.signature_base(comps, raw))):
                 return "bad_signature", None
             if abs(params.get("created", 0) - self.now) > 300:

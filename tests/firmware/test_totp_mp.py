@@ -2,9 +2,11 @@
 # asserts: pytest runs this file on CPython and micropython_runner.mjs on real MicroPython.
 import json
 import os
+import sys
 
-from doorlogic import offline, sha1, totp
-from doorlogic.store import Store
+import doorlogic
+from doorlogic import httpsig, offline, sha1, totp
+from doorlogic.offline import Store
 
 RFC_KEY = b"12345678901234567890"  # RFC 6238 appendix B, SHA-1 seed
 RFC_VECTORS = (
@@ -102,7 +104,7 @@ def test_vault_survives_a_reset_and_uploads_once():
 def test_vault_install_decrypts_and_refuses_garbage():
     key = bytes(range(32))
     nonce = "ab" * 16
-    pad = offline.hmac_sha256(key, b"smartdoor-offline-v1|" + nonce.encode() + b"|c9")
+    pad = httpsig.hmac_sha256(key, b"smartdoor-offline-v1|" + nonce.encode() + b"|c9")
     enc = bytes(RFC_KEY[i] ^ pad[i] for i in range(20))
     v = offline.Vault(Mem())
     block = {"version": 7, "nonce": nonce, "credentials": [{"id": "c9", "label": "Ann", "secret": enc.hex()}]}
@@ -122,6 +124,22 @@ def test_vault_install_decrypts_and_refuses_garbage():
     assert v.version == 7
     v.install(key, {"version": 9, "nonce": nonce, "credentials": []})  # revoked: none left
     assert v.version == 9 and v.creds == []
+
+
+def test_vault_unloads_the_code_checking_module_after_each_call():
+    # on the board it is loaded from flash for the call, and its RAM goes back to the heap
+    doorlogic.forget("doorlogic.totp")  # another test module may have imported it
+    v = offline.Vault(Mem())
+    v.install(bytes(32), {"version": 1, "nonce": "ab" * 16, "credentials": []})
+    assert "doorlogic.totp" not in sys.modules
+    assert v.check("123456", 1111111109) is None and v.fails == 1
+    assert "doorlogic.totp" not in sys.modules
+    try:
+        v.install(bytes(32), {"version": 2})
+        raise AssertionError("accepted a block without nonce")
+    except KeyError:
+        pass
+    assert "doorlogic.totp" not in sys.modules and v.version == 1
 
 
 def _tmpdir():

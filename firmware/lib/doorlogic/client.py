@@ -17,15 +17,15 @@
 import binascii
 import json
 
-from doorlogic import httpsig
-from doorlogic.ticks import diff
+from doorlogic import const, httpsig
+from doorlogic.ticks import add, diff
 
 PATH_REQUEST = "/api/v1/otp/request"
 PATH_VERIFY = "/api/v1/otp/verify"
 PATH_STATE = "/api/v1/state"
 PATH_USES = "/api/v1/offline/uses"
 PATHS = {"request": PATH_REQUEST, "verify": PATH_VERIFY, "state": PATH_STATE, "uses": PATH_USES}
-STATE_V1 = ("state", "rssi", "firmware", "uptime")  # what a backend before these additions accepts
+_STATE_V1 = const("state rssi firmware uptime")  # the fields a backend before these additions accepts
 
 # result kinds
 OK = "ok"
@@ -38,7 +38,7 @@ BAD_SIGNATURE = "bad_signature"
 UNREACHABLE = "unreachable"
 ERROR = "error"
 
-MIN_SEND_MS = 300  # not worth sending with less time left
+_MIN_SEND_MS = const(300)  # not worth sending with less time left
 
 
 class Result:
@@ -68,33 +68,23 @@ def compact_json(pairs):
     return ("{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in pairs) + "}").encode()
 
 
-def split_url(base_url):
-    """'http://h:8000/x/' -> ('http://h:8000', '/x'): the path prefix is part of @path."""
-    base = base_url.rstrip("/")
-    start = base.find("://")
-    start = start + 3 if start >= 0 else 0
-    slash = base.find("/", start)
-    if slash < 0:
-        return base, ""
-    return base[:slash], base[slash:]
-
-
 class DoorClient:
-    def __init__(self, base_url, door_id, secret_key_bytes, clock, random_bytes):
-        self._origin, self._prefix = split_url(base_url)
+    """url: the backend's base URL; key: the door's secret (bytes); random(n): n random
+    bytes (os.urandom)."""
+
+    def __init__(self, url, door_id, key, clock, random):
+        # 'http://h:8000/x/' -> origin 'http://h:8000', prefix '/x': the prefix is part of @path
+        base = url.rstrip("/")
+        start = base.find("://")
+        slash = base.find("/", start + 3 if start >= 0 else 0)
+        self._origin, self._prefix = (base, "") if slash < 0 else (base[:slash], base[slash:])
         self.door_id = door_id
-        self.key = secret_key_bytes
+        self.key = key
         self.clock = clock
-        self._random = random_bytes
+        self._random = random
 
     def exchange(self, kind, pairs, now_ms, deadline_ms):
         return Exchange(self, kind, pairs, now_ms, deadline_ms)
-
-    def sign(self, path, body):
-        nonce = binascii.hexlify(self._random(16)).decode()
-        h = httpsig.sign_request(self.key, self.door_id, "POST", path, body, self.clock.now(), nonce)
-        h["Content-Type"] = "application/json"
-        return h
 
 
 class Exchange:
@@ -105,9 +95,7 @@ class Exchange:
         self.method = "POST"
         self.path = client._prefix + PATHS[kind]
         self.url = client._origin + self.path
-        self._start = now_ms
-        self._deadline = deadline_ms
-        self.sends = 0
+        self._end = add(now_ms, deadline_ms)  # ticks when the whole call must be over
         self._resent = False  # the one identical resend after a lost reply
         self._restale = False  # the one fresh retry after a stale clock
         self._compat = False  # the one retry with v1 fields for an older backend
@@ -116,15 +104,18 @@ class Exchange:
         self._sign(pairs)
 
     def _sign(self, pairs):
+        c = self._c
         self.body = compact_json(pairs)
-        self.headers = self._c.sign(self.path, self.body)
+        nonce = binascii.hexlify(c._random(16)).decode()
+        self.headers = httpsig.sign_request(c.key, c.door_id, "POST", self.path, self.body, c.clock.now(), nonce)
+        self.headers["Content-Type"] = "application/json"
 
     def left(self, now_ms):
-        return self._deadline - diff(now_ms, self._start)
+        return diff(self._end, now_ms)
 
     def _again(self, now_ms, wait_ms=0):
         # send again if the deadline leaves time for it, else finish with what we have
-        if self.left(now_ms) - wait_ms < MIN_SEND_MS:
+        if self.left(now_ms) - wait_ms < _MIN_SEND_MS:
             return False
         self.wait_ms = wait_ms
         return True
@@ -135,14 +126,13 @@ class Exchange:
 
     def failed(self, exc, now_ms):
         """The transport raised (refused, reset, timed out): the reply may be lost."""
-        self.sends += 1
         if not self._resent and self._again(now_ms):
             self._resent = True
             return
-        self._done(Result(UNREACHABLE, message=_why(exc)))
+        a = getattr(exc, "args", ())
+        self._done(Result(UNREACHABLE, message=str(a[-1] if a else exc)[:40]))
 
     def replied(self, status, headers, body, now_ms):
-        self.sends += 1
         body = body or b""
         if isinstance(body, str):
             body = body.encode()
@@ -161,7 +151,13 @@ class Exchange:
         if not isinstance(data, dict):
             self._done(Result(ERROR, status, None, "bad reply"))
             return
-        _learn_time(c.clock, h, data)
+        # the time from a verified reply, unless NTP has set the clock: server_time in the
+        # body, else the created parameter the backend signed (it verified: it parses)
+        t = _int(data.get("server_time"))
+        if t is None:
+            t = httpsig.reply_created(c.door_id, h.get("signature-input"))
+        if t > 0:
+            c.clock.learn(t)
         err = data.get("error")
         if status == 401 and err == "stale_request" and not self._restale:
             self._restale = True
@@ -177,30 +173,12 @@ class Exchange:
                 return
         if status == 422 and self.kind == "state" and not self._compat:
             self._compat = True
-            slim = [p for p in self.pairs if p[0] in STATE_V1]
+            slim = [p for p in self.pairs if p[0] in _STATE_V1.split()]
             if len(slim) < len(self.pairs) and self._again(now_ms):
                 self.pairs = slim
                 self._sign(slim)
                 return
         self._done(interpret(self.kind, status, data, h))
-
-
-def _learn_time(clock, headers, data):
-    """Time from a verified reply, unless NTP has set the clock: server_time in the body,
-    else the created parameter the backend signed."""
-    t = _int(data.get("server_time"))
-    if t is None:
-        try:
-            t = _int(httpsig.parse_signature_input(headers.get("signature-input"))[1].get("created"))
-        except (httpsig.SignatureError, ValueError, TypeError, AttributeError):
-            t = None
-    if t is not None and t > 0:
-        clock.learn(t)
-
-
-def _why(exc):
-    a = getattr(exc, "args", ())
-    return str(a[-1] if a else exc)[:40]
 
 
 def interpret(kind, status, data, headers):

@@ -1,22 +1,21 @@
 # The narrow RFC 9421 (HTTP Message Signatures, hmac-sha256) + RFC 9530 (Content-Digest)
-# subset of Smart Door's device protocol. One file, run unchanged by the backend (CPython)
-# and the firmware (MicroPython), so both ends build the very same signature base.
+# subset of Smart Door's device protocol that both ends share: the signature base, the
+# components of the two messages, HMAC, and the door's part (sign a request, verify a
+# reply). The backend's part (parse any request's signature, sign a reply) is
+# doorlogic.httpsig_server, built on these same functions, so both ends build the very same
+# signature base; the door never loads it, which keeps its heap small.
 # Only hashlib.sha256 and binascii are needed; HMAC is written out because MicroPython
-# has no hmac module.
+# has no hmac module (the backend's half switches to CPython's C hmac for its own use).
 import binascii
 import hashlib
 
-try:  # CPython: use the C implementations; MicroPython has no hmac module
-    import hmac as _hmac
-except ImportError:
-    _hmac = None
-if _hmac is not None and not hasattr(_hmac, "compare_digest"):
-    _hmac = None  # micropython-lib's hmac lacks compare_digest: use the portable code
+from doorlogic import const
 
 LABEL = "sig1"
 ALG = "hmac-sha256"
-_BLOCK = 64
-_MAX_FIELD = 1024  # longest Signature / Signature-Input value we will parse
+_MAX_FIELD = const(1024)  # longest Signature / Signature-Input value either end will parse
+# what a reply's signature covers: its status, its body, and the request it answers
+_REPLY_IDS = const('"@status" "content-digest" "signature";req;key="sig1"')
 
 
 class SignatureError(ValueError):
@@ -27,24 +26,11 @@ def b64encode(data):
     return binascii.b2a_base64(data).decode().strip()
 
 
-def b64decode(text):
-    try:  # bytes: some MicroPython builds' binascii refuses str
-        return binascii.a2b_base64(text.encode() if isinstance(text, str) else text)
-    except Exception:
-        raise SignatureError("bad base64")
-
-
 def hmac_sha256(key, msg):
-    if _hmac is not None:
-        return _hmac.new(key, msg, hashlib.sha256).digest()
-    return hmac_sha256_portable(key, msg)
-
-
-def hmac_sha256_portable(key, msg):
     # RFC 2104 written out, for MicroPython
-    if len(key) > _BLOCK:
+    if len(key) > 64:
         key = hashlib.sha256(key).digest()
-    key = key + bytes(_BLOCK - len(key))
+    key = key + bytes(64 - len(key))
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
     inner.update(msg)
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
@@ -53,8 +39,6 @@ def hmac_sha256_portable(key, msg):
 
 
 def equal(a, b):
-    if _hmac is not None:
-        return _hmac.compare_digest(a, b)
     # constant time for equal lengths; lengths are public (always 32 for our MACs)
     if len(a) != len(b):
         return False
@@ -79,67 +63,28 @@ def serialize_params(component_ids, params):
     return out
 
 
-def signature_base(components, signature_params):
-    """components: [(component identifier as serialized, value)]; RFC 9421 §2.5."""
+def signature_base(components, params):
+    """components: [(component identifier as serialized, value)]; params: the
+    Signature-Input member value; RFC 9421 §2.5."""
     lines = []
     for ident, value in components:
         if "\n" in value or "\r" in value:
             raise SignatureError("newline in component")
         lines.append(ident + ": " + value)
-    lines.append('"@signature-params": ' + signature_params)
+    lines.append('"@signature-params": ' + params)
     return "\n".join(lines).encode()
 
 
-def _member(field, label):
-    # a Dictionary field restricted to what we emit: label=value, members split by ","
+def member(field, label=LABEL):
+    """The value of label=... in a Dictionary field restricted to what we emit: members
+    split by ","."""
     if field is None or len(field) > _MAX_FIELD:
         raise SignatureError("missing or oversized signature field")
-    for member in field.split(","):
-        member = member.strip()
-        if member.startswith(label + "="):
-            return member[len(label) + 1 :]
+    for m in field.split(","):
+        m = m.strip()
+        if m.startswith(label + "="):
+            return m[len(label) + 1 :]
     raise SignatureError("no " + label + " signature")
-
-
-def parse_signature(field, label=LABEL):
-    value = _member(field, label)
-    if len(value) < 2 or value[0] != ":" or value[-1] != ":":
-        raise SignatureError("signature is not a byte sequence")
-    return b64decode(value[1:-1])
-
-
-def parse_signature_input(field, label=LABEL):
-    """-> (component ids as written, {param: int|str}, the raw member value)."""
-    raw = _member(field, label)
-    if not raw.startswith("(") or ")" not in raw:
-        raise SignatureError("signature input is not an inner list")
-    close = raw.index(")")
-    inner = raw[1:close].strip()
-    ids = inner.split(" ") if inner else []
-    for ident in ids:
-        if len(ident) < 2 or ident[0] != '"' or '"' not in ident[1:]:
-            raise SignatureError("bad component identifier")
-    params = {}
-    rest = raw[close + 1 :]
-    if rest:
-        if rest[0] != ";":
-            raise SignatureError("bad signature parameters")
-        for item in rest[1:].split(";"):
-            name, sep, value = item.partition("=")
-            if not sep or not name or name in params:
-                raise SignatureError("bad signature parameter")
-            if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-                value = value[1:-1]
-                if '"' in value or "\\" in value:
-                    raise SignatureError("bad signature parameter")
-                params[name] = value
-            else:
-                # an RFC 8941 Integer: "-"? and 1 to 15 digits, so any clock can do sums with it
-                digits = value[1:] if value[:1] == "-" else value
-                if not 0 < len(digits) < 16 or digits.strip("0123456789"):
-                    raise SignatureError("bad signature parameter")
-                params[name] = int(value)
-    return ids, params, raw
 
 
 # --- the two messages of the Smart Door protocol ---------------------------------------
@@ -152,12 +97,15 @@ def request_components(method, path, digest):
     return comps
 
 
-def reply_components(status, digest, request_signature_value):
-    return [
-        ('"@status"', str(status)),
-        ('"content-digest"', digest),
-        ('"signature";req;key="' + LABEL + '"', request_signature_value),
-    ]
+def reply_components(status, digest, request_signature):
+    """request_signature: the sig1 member value of the request's Signature."""
+    ids = _REPLY_IDS.split(" ")
+    return [(ids[0], str(status)), (ids[1], digest), (ids[2], request_signature)]
+
+
+def reply_params(keyid, created):
+    """The Signature-Input member value of a reply: the backend signs exactly this."""
+    return serialize_params(_REPLY_IDS.split(" "), [("created", created), ("keyid", keyid), ("alg", ALG)])
 
 
 def sign_request(key, keyid, method, path, body, created, nonce):
@@ -171,39 +119,36 @@ def sign_request(key, keyid, method, path, body, created, nonce):
     params = serialize_params(
         [c[0] for c in comps], [("created", created), ("nonce", nonce), ("keyid", keyid), ("alg", ALG)]
     )
-    mac = hmac_sha256(key, signature_base(comps, params))
     headers["Signature-Input"] = LABEL + "=" + params
-    headers["Signature"] = LABEL + "=:" + b64encode(mac) + ":"
+    headers["Signature"] = LABEL + "=:" + b64encode(hmac_sha256(key, signature_base(comps, params))) + ":"
     return headers
 
 
-def sign_reply(key, keyid, status, body, request_signature_field, created):
-    """Headers that sign the backend's reply, bound to the request's sig1 signature."""
-    digest = content_digest(body)
-    comps = reply_components(status, digest, _member(request_signature_field, LABEL))
-    params = serialize_params([c[0] for c in comps], [("created", created), ("keyid", keyid), ("alg", ALG)])
-    mac = hmac_sha256(key, signature_base(comps, params))
-    return {
-        "Content-Digest": digest,
-        "Signature-Input": LABEL + "=" + params,
-        "Signature": LABEL + "=:" + b64encode(mac) + ":",
-    }
+def reply_created(keyid, field):
+    """The created time of a reply's Signature-Input field, which must be exactly what the
+    backend writes for this door (reply_params); raises SignatureError otherwise."""
+    raw = member(field)
+    head = serialize_params(_REPLY_IDS.split(" "), ()) + ";created="
+    digits = raw[len(head) :].split(";", 1)[0]
+    if not raw.startswith(head) or not 0 < len(digits) < 16 or digits.strip("0123456789"):
+        raise SignatureError("unexpected reply signature parameters")
+    created = int(digits)
+    if raw != reply_params(keyid, created):
+        raise SignatureError("unexpected reply signature parameters")
+    return created
 
 
-def verify_reply(key, keyid, status, headers, body, request_signature_field):
+def verify_reply(key, keyid, status, headers, body, request_signature):
     """True only for a reply signed with key over exactly this status and body, bound to
-    the request we sent. headers: a dict with lower-case names."""
+    the request we sent (request_signature: its Signature field). headers: a dict with
+    lower-case names."""
     try:
         digest = headers.get("content-digest")
         if digest is None or not equal(digest.encode(), content_digest(body).encode()):
             return False
-        ids, params, raw = parse_signature_input(headers.get("signature-input"))
-        comps = reply_components(status, digest, _member(request_signature_field, LABEL))
-        if ids != [c[0] for c in comps]:
-            return False
-        if params.get("keyid") != keyid or params.get("alg") != ALG:
-            return False
-        mac = parse_signature(headers.get("signature"))
-        return equal(mac, hmac_sha256(key, signature_base(comps, raw)))
+        params = reply_params(keyid, reply_created(keyid, headers.get("signature-input")))
+        comps = reply_components(status, digest, member(request_signature))
+        mac = ":" + b64encode(hmac_sha256(key, signature_base(comps, params))) + ":"
+        return equal(member(headers.get("signature")).encode(), mac.encode())
     except (SignatureError, ValueError, TypeError, AttributeError):
         return False

@@ -1,15 +1,13 @@
 # Every 16x2 text the door shows, in one place. Each function returns (line0, line1);
 # fit() truncates so no line can exceed the LCD width. Runs on CPython and MicroPython.
-WIDTH = 16
+from doorlogic import const
 
-
-def fit(text):
-    text = str(text)
-    return text[:WIDTH] if len(text) > WIDTH else text
+_WIDTH = const(16)
 
 
 def _s(a, b=""):
-    return (fit(a), fit(b))
+    """Two lines, each cut to the LCD's width."""
+    return (str(a)[:_WIDTH], str(b)[:_WIDTH])
 
 
 def _wait(seconds):
@@ -28,7 +26,7 @@ def config_error(msg, offset=0):
     a message of any length can be read on a 16 character line."""
     text = msg + "   "
     offset %= len(text)
-    return ("Config error", (text[offset:] + text[:offset])[:WIDTH])
+    return ("Config error", (text[offset:] + text[:offset])[:_WIDTH])
 
 
 # --- the door flow ----------------------------------------------------------------------
@@ -82,8 +80,8 @@ def offline_unavailable(why):
     return _s("No server", why)
 
 
-def offline_wrong(wait_s):
-    return _s("Wrong code", _wait(wait_s) if wait_s else "Try again")
+def offline_wrong(seconds):
+    return _s("Wrong code", _wait(seconds) if seconds else "Try again")
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -147,12 +145,12 @@ def bad_reply():
 def diag_net(ip, rssi):
     line1 = "RSSI ?" if rssi is None else "RSSI " + str(rssi) + " dBm"
     ip = ip or "no IP"
-    return _s("IP " + ip if len(ip) <= WIDTH - 3 else ip, line1)
+    return _s("IP " + ip if len(ip) <= _WIDTH - 3 else ip, line1)
 
 
 def diag_server(gateway, server, codes=None):
     gw = gateway or "?"
-    line0 = "GW " + gw if len(gw) <= WIDTH - 3 else gw
+    line0 = "GW " + gw if len(gw) <= _WIDTH - 3 else gw
     if server is None:
         line1 = "Server: check.."
     elif server:

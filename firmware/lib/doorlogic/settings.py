@@ -1,6 +1,9 @@
-# config.py checked before the door starts: every problem is reported in full (printed, and
-# scrolled on the LCD), and the example values are refused. A door with the example secret
-# would be anyone's door.
+# What the door works out once at boot, then unloads (its RAM goes back to the heap):
+# config.py checked before the door starts, every problem reported in full (printed, and
+# scrolled on the LCD), the example values refused (a door with the example secret would be
+# anyone's door); and the cause of the last reset, for the boot report.
+from doorlogic import const
+
 DEFAULTS = {
     "KEYPAD_ROWS": (14, 27, 26, 25),
     "KEYPAD_COLS": (33, 32, 18, 19),
@@ -26,7 +29,7 @@ DEFAULTS = {
 }
 REQUIRED = ("WIFI_SSID", "WIFI_PASSWORD", "BACKEND_URL", "DOOR_ID", "DOOR_SECRET")
 EXAMPLES = {"WIFI_SSID": "your-wifi", "WIFI_PASSWORD": "your-password"}
-_HEX = "0123456789abcdef"
+_HEX = const("0123456789abcdef")
 
 
 def check(module):
@@ -90,6 +93,24 @@ def secret_problem(s):
     for ch in s:
         if ch not in _HEX:
             return "must be hex (0-9, a-f)"
-    if len(set(s)) < 8 or s in (_HEX * 4, _HEX[::-1] * 4):
+    if len(set(s)) < 8 or s in (_HEX * 4, "fedcba9876543210" * 4):  # (MicroPython's str has no [::-1])
         return "is a placeholder (the example's zeros or a pattern): use the door's real secret"
     return None
+
+
+def reset_cause(machine):
+    """Why the board last reset, as the boot report names it (None when the port cannot tell)."""
+    try:
+        cause = machine.reset_cause()
+    except Exception:
+        return None
+    for attr, name in (
+        ("PWRON_RESET", "power_on"),
+        ("HARD_RESET", "hard"),
+        ("WDT_RESET", "watchdog"),
+        ("DEEPSLEEP_RESET", "deepsleep"),
+        ("SOFT_RESET", "soft"),
+    ):
+        if getattr(machine, attr, None) == cause:
+            return name
+    return str(cause)

@@ -11,18 +11,16 @@
 #
 # Parts passed in (duck-typed): display.show(l0, l1); buzzer.startup/key/success/error/
 # action(); servo.lock/unlock(); vault: doorlogic.offline.Vault (lock state and offline
-# codes kept in flash); clock: doorlogic.clock.Clock. Optional callables: diagnostics() ->
-# {ip, gateway, rssi}; wifi_ok() -> bool; status_extra() -> {rssi, firmware, uptime, heap}.
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
-
+# codes kept in flash); clock: doorlogic.clock.Clock. Options (kept as attributes of the
+# same names): diagnostics() -> {ip, gateway, rssi}; wifi_ok() -> bool; status_extra() ->
+# {rssi, firmware, uptime, heap} (None values left out); heartbeat_s; relock_s (0: no
+# auto-relock); safe_state "locked" / "unlocked" / "last"; reset_cause (for the boot
+# report); deadline_ms (verify, state report, offline uses).
+#
+# Written for the board's RAM: timings are private const()s (no name kept at run time),
+# and the few options are kept under the names they are passed by.
 from doorlogic import client as _c
-from doorlogic import screens
+from doorlogic import const, screens
 from doorlogic.ticks import Timer
 
 BOOT = "boot"
@@ -36,18 +34,15 @@ MESSAGE = "message"  # a failure message shown briefly
 DIAG = "diag"  # network diagnostics pages (key A)
 OFFLINE = "offline"  # typing an offline (TOTP) code
 
-SENT_MS = const(2000)
-MESSAGE_MS = const(3000)
-DONE_MS = const(3000)
-IDLE_MS = const(30000)
-DIAG_MS = const(5000)
-REQUEST_DEADLINE_MS = const(15000)  # > the backend's 8 s mail bound + its answer, with margin
-DEADLINE_MS = const(8000)  # verify, state report, offline uses
-RETRY_MS = const(30000)  # background reports that could not be delivered go again after this
-KEPT_KEYS = const(8)  # keys typed during a request, replayed when it ends
-OFFLINE_DIGITS = const(6)
-DIGIT_KEYS = "0123456789"
-KEEP_TRYING = ("boot", "change", "exit_button", "auto_relock", "offline")  # report events retried
+_SENT_MS = const(2000)  # "OTP Sent!"
+_MESSAGE_MS = const(3000)  # a message, "Door Locked" / "Door Unlocked"
+_IDLE_MS = const(30000)  # nothing typed this long: back to ready
+_DIAG_MS = const(5000)
+_REQUEST_DEADLINE_MS = const(15000)  # > the backend's 8 s mail bound + its answer, with margin
+_DEADLINE_MS = const(8000)  # verify, state report, offline uses
+_RETRY_MS = const(30000)  # background reports that could not be delivered go again after this
+_KEPT_KEYS = const(8)  # keys typed during a request, replayed when it ends
+_OFFLINE_DIGITS = const(6)
 
 
 class Job:
@@ -64,29 +59,37 @@ class Job:
 
 
 class DoorMachine:
-    def __init__(self, display, buzzer, servo, vault, clock, key, **options):
+    def __init__(
+        self,
+        display,
+        buzzer,
+        servo,
+        vault,
+        clock,
+        key,
+        diagnostics=None,
+        wifi_ok=None,
+        status_extra=None,
+        heartbeat_s=300,
+        relock_s=0,
+        safe_state="locked",
+        reset_cause=None,
+        deadline_ms=_DEADLINE_MS,
+    ):
         self.display = display
         self.buzzer = buzzer
         self.servo = servo
         self.vault = vault
         self.clock = clock
         self._key = key
-        o = options.get
-        self._diagnostics = o("diagnostics")
-        self._wifi_ok = o("wifi_ok")
-        self._status_extra = o("status_extra")
-        self._sent_ms = o("sent_ms", SENT_MS)
-        self._message_ms = o("message_ms", MESSAGE_MS)
-        self._done_ms = o("done_ms", DONE_MS)
-        self._idle_ms = o("idle_ms", IDLE_MS)
-        self._diag_ms = o("diag_ms", DIAG_MS)
-        self._request_ms = o("request_deadline_ms", REQUEST_DEADLINE_MS)
-        self._deadline_ms = o("deadline_ms", DEADLINE_MS)
-        self._heartbeat_ms = o("heartbeat_s", 300) * 1000
-        self._relock_ms = o("relock_s", 0) * 1000
-        self._startup_sound = o("startup_sound", True)
-        self._safe = o("safe_state", "locked")
-        self._reset_cause = o("reset_cause")
+        self.diagnostics = diagnostics
+        self.wifi_ok = wifi_ok
+        self.status_extra = status_extra
+        self.heartbeat_s = heartbeat_s
+        self.relock_s = relock_s
+        self.safe_state = safe_state
+        self.reset_cause = reset_cause
+        self.deadline_ms = deadline_ms
         self.state = BOOT
         self.note = None  # shown under "Press # or *" instead of the help (e.g. a Wi-Fi fault)
         self.lines = ("", "")  # what the display was last told
@@ -114,12 +117,11 @@ class DoorMachine:
     def start(self, now_ms):
         """Boot: the servo goes to the safe state (or the last one kept in flash when
         safe_state is "last"), and the boot is reported with the reset cause."""
-        state = self.vault.door if self._safe == "last" else self._safe
+        state = self.vault.door if self.safe_state == "last" else self.safe_state
         self._move("unlock" if state == "unlocked" else "lock", now_ms)
         self._wait.start(now_ms, self.vault.wait_left() * 1000)  # a reset restarts the wait
-        if self._startup_sound:
-            self.buzzer.startup()
-        self._heartbeat.start(now_ms, self._heartbeat_ms)
+        self.buzzer.startup()
+        self._heartbeat.start(now_ms, self.heartbeat_s * 1000)
         self._report("boot")
         self._to_ready()
 
@@ -132,7 +134,7 @@ class DoorMachine:
             if k == "C":  # give up on the call: its result will be ignored
                 self._cancel_user()
                 self._to_ready()
-            elif len(self._kept) < KEPT_KEYS:
+            elif len(self._kept) < _KEPT_KEYS:
                 self._kept += k
         elif st == READY:
             if k == "#":
@@ -161,11 +163,21 @@ class DoorMachine:
         for t in (self._retry, self._wait):
             if t.due(now_ms):
                 t.stop()
-        if self._timer.due(now_ms):
+        if self._timer.due(now_ms):  # the current screen's time is up
             self._timer.stop()
-            self._timeout(now_ms)
+            st = self.state
+            if st == SENT:
+                self._to_entry(now_ms)
+            elif st == ENTRY or st == OFFLINE:
+                self._to_ready()  # idle: nothing typed for _IDLE_MS
+            elif st == MESSAGE or st == DONE:
+                self._leave_message(now_ms)
+            elif st == DIAG and self._diag_page == 0:
+                self._diag(1, now_ms)
+            elif st == DIAG:
+                self._to_ready()
         if self._heartbeat.due(now_ms):
-            self._heartbeat.start(now_ms, self._heartbeat_ms)
+            self._heartbeat.start(now_ms, self.heartbeat_s * 1000)
             self._report("heartbeat")
         if self._relock.due(now_ms) and not self.door_open:
             self._relock.stop()
@@ -184,7 +196,7 @@ class DoorMachine:
         self._cancel_user()
         if self._move("unlock", now_ms):
             self._report("exit_button")
-            self._show_done(screens.exit_button(), now_ms)
+            self._message(screens.exit_button(), now_ms, done=True)
 
     # --- jobs -----------------------------------------------------------------------------
     def take_job(self, now_ms):
@@ -198,7 +210,7 @@ class DoorMachine:
                 job = j
                 break
         if job is None and self._jobs and self._retry.at is None:
-            if self._wifi_ok is None or self._wifi_ok():
+            if self.wifi_ok is None or self.wifi_ok():
                 job = self._jobs[0]
         if job is None:
             return None
@@ -213,16 +225,23 @@ class DoorMachine:
         return job
 
     def finish(self, job, result, now_ms):
+        # a background job is kept trying until delivered, except a heartbeat: the next
+        # one says the same
         if job is self.running:
             self.running = None
         if job.cancelled:
-            if job.background and job.tag in KEEP_TRYING or job.kind == "uses":
+            if job.background and job.tag != "heartbeat":
                 self._queue(job)  # preempted by a user call: deliver it later
             return
         if result.kind != _c.UNREACHABLE:
             self._retry.stop()
-            if self.vault.pending() is not None and not self._has("uses"):
-                self._queue(Job("uses", None, self._deadline_ms, True))
+            r = self.running
+            if self.vault.pending() is not None and (r is None or r.kind != "uses"):
+                for j in self._jobs:
+                    if j.kind == "uses":
+                        break
+                else:
+                    self._queue(Job("uses", None, self.deadline_ms, True))
         k = job.kind
         if k == "state":
             self.last_report = result
@@ -234,15 +253,18 @@ class DoorMachine:
         elif k == "uses" and result.kind == _c.OK:
             self.vault.uploaded(job.pairs)
         if job.background:
-            if result.kind == _c.UNREACHABLE and (job.tag in KEEP_TRYING or k == "uses"):
+            if result.kind == _c.UNREACHABLE and job.tag != "heartbeat":
                 self._queue(job)
-                self._retry.start(now_ms, RETRY_MS)
+                self._retry.start(now_ms, _RETRY_MS)
         elif k == "request":
             self._requested(result, now_ms)
         elif k == "verify":
             self._verified(result, now_ms)
-        elif self.state == DIAG:
-            self._diag_result(result, now_ms)
+        elif self.state == DIAG:  # the diagnostics' signed state report
+            ok = result.kind == _c.OK
+            codes = len(self.vault.creds) if ok else None
+            self._show(screens.diag_server(self._diag_info.get("gateway"), ok, codes))
+            self._timer.start(now_ms, _DIAG_MS)
         kept = self._kept
         self._kept = ""
         for ch in kept:
@@ -252,13 +274,6 @@ class DoorMachine:
         job.cancelled = False
         job.pairs = None
         self._jobs.append(job)
-
-    def _has(self, kind):
-        for j in self._jobs:
-            if j.kind == kind:
-                return True
-        r = self.running
-        return r is not None and r.kind == kind
 
     def _user_job(self, kind, deadline_ms, pairs=None):
         r = self.running
@@ -279,21 +294,21 @@ class DoorMachine:
         for j in self._jobs:
             if j.kind == "state" and (j.tag == event or event == "heartbeat"):
                 return  # its body is built when it is sent: one waiting says it all
-        self._jobs.append(Job("state", event, self._deadline_ms, True))
+        self._jobs.append(Job("state", event, self.deadline_ms, True))
 
     def _state_pairs(self, event):
         pairs = [("state", self.door or "locked")]
-        extra = None
-        if self._status_extra is not None:
+        extra = {}
+        if self.status_extra is not None:
             try:
-                extra = self._status_extra()
+                extra = self.status_extra()
             except Exception:
-                extra = None
-        for name in ("rssi", "firmware", "uptime", "heap"):
-            if extra and extra.get(name) is not None:
-                pairs.append((name, extra[name]))
-        if event == "boot" and self._reset_cause:
-            pairs.append(("reset_cause", self._reset_cause))
+                pass
+        for name, value in sorted(extra.items()):  # sorted: the same body on every port
+            if value is not None:
+                pairs.append((name, value))
+        if event == "boot" and self.reset_cause:
+            pairs.append(("reset_cause", self.reset_cause))
         if event:
             pairs.append(("event", event))
         if self.door_open is not None:
@@ -322,26 +337,26 @@ class DoorMachine:
 
     def _begin(self, action, now_ms):
         self.action = action
-        if self._wifi_ok is not None and not self._wifi_ok():
+        if self.wifi_ok is not None and not self.wifi_ok():
             self._offline(now_ms)
             return
         self.state = SENDING
         self._timer.stop()
         self._show(screens.sending(action))
-        self._user_job("request", self._request_ms, [("action", action)])
+        self._user_job("request", _REQUEST_DEADLINE_MS, [("action", action)])
 
     def _to_entry(self, now_ms):
         self.state = ENTRY
         self._code = ""
         self._show(screens.entry(self.action, 0, self.digits))
-        self._timer.start(now_ms, self._idle_ms)
+        self._timer.start(now_ms, _IDLE_MS)
 
     def _entry_key(self, k, now_ms):
         if k == "C":
             self._to_ready()
             return
-        n = OFFLINE_DIGITS if self.state == OFFLINE else self.digits
-        if k in DIGIT_KEYS:
+        n = _OFFLINE_DIGITS if self.state == OFFLINE else self.digits
+        if "0" <= k <= "9":
             if len(self._code) < n:
                 self._code += k
         elif k == "D":
@@ -350,7 +365,7 @@ class DoorMachine:
             if self._code:
                 self._submit(now_ms)
                 return
-        self._timer.start(now_ms, self._idle_ms)  # any key restarts the idle timeout
+        self._timer.start(now_ms, _IDLE_MS)  # any key restarts the idle timeout
         if len(self._code) >= n:
             self._submit(now_ms)
         elif self.state == OFFLINE:
@@ -359,47 +374,39 @@ class DoorMachine:
             self._show(screens.entry(self.action, len(self._code), self.digits))
 
     def _submit(self, now_ms):
-        if self.state == OFFLINE:
-            self._offline_check(now_ms)
-            return
-        self.state = VERIFYING
-        self._timer.stop()
-        self._show(screens.verifying())
-        self._user_job("verify", self._deadline_ms, [("challenge_id", self._challenge), ("code", self._code)])
+        code = self._code
         self._code = ""
+        if self.state != OFFLINE:
+            self.state = VERIFYING
+            self._timer.stop()
+            self._show(screens.verifying())
+            self._user_job("verify", self.deadline_ms, [("challenge_id", self._challenge), ("code", code)])
+        elif self.vault.check(code, self.clock.now()) is None:  # checked here: the backend is away
+            wait = self.vault.wait_left()
+            self._wait.start(now_ms, wait * 1000)
+            self._message(screens.offline_wrong(wait), now_ms)
+        elif self._move("unlock", now_ms):
+            self._message(screens.offline_done("unlock"), now_ms, done=True)
+            self._report("offline")
 
-    def _message(self, screen, after, now_ms):
-        self.buzzer.error()
-        self.state = MESSAGE
+    def _message(self, screen, now_ms, after=READY, done=False):
+        """A message (error tone) or, done, a lock / unlock done (action tone), shown for
+        a few seconds; then after (READY, or ENTRY to type the code again)."""
+        if done:
+            self.buzzer.action()
+            self.state = DONE
+        else:
+            self.buzzer.error()
+            self.state = MESSAGE
         self._after = after
         self._show(screen)
-        self._timer.start(now_ms, self._message_ms)
-
-    def _show_done(self, screen, now_ms):
-        self.buzzer.action()
-        self.state = DONE
-        self._show(screen)
-        self._timer.start(now_ms, self._done_ms)
+        self._timer.start(now_ms, _MESSAGE_MS)
 
     def _leave_message(self, now_ms):
         if self.state == MESSAGE and self._after == ENTRY and self._challenge:
             self._to_entry(now_ms)
         else:
             self._to_ready()
-
-    def _timeout(self, now_ms):
-        st = self.state
-        if st == SENT:
-            self._to_entry(now_ms)
-        elif st == ENTRY or st == OFFLINE:
-            self._to_ready()  # idle: nothing typed for idle_ms
-        elif st == MESSAGE or st == DONE:
-            self._leave_message(now_ms)
-        elif st == DIAG:
-            if self._diag_page == 0:
-                self._diag(1, now_ms)
-            else:
-                self._to_ready()
 
     def _move(self, action, now_ms):
         """Drive the servo; True when it moved. The state is kept in flash (rarely written:
@@ -412,11 +419,11 @@ class DoorMachine:
             self.door = action + "ed"
         except Exception as e:
             self.door = "jammed"
-            self._message(screens.servo_fault(str(e)), READY, now_ms)
+            self._message(screens.servo_fault(str(e)), now_ms)
             self._report("change")
             return False
-        if self.door == "unlocked" and self._relock_ms:
-            self._relock.start(now_ms, self._relock_ms)
+        if self.door == "unlocked" and self.relock_s:
+            self._relock.start(now_ms, self.relock_s * 1000)
         else:
             self._relock.stop()
         try:
@@ -435,7 +442,7 @@ class DoorMachine:
             self.state = SENT
             self.buzzer.success()
             self._show(screens.sent(r.kind == _c.PARTIAL))
-            self._timer.start(now_ms, self._sent_ms)
+            self._timer.start(now_ms, _SENT_MS)
         elif r.kind == _c.UNREACHABLE:
             self._offline(now_ms)
         else:
@@ -448,18 +455,18 @@ class DoorMachine:
             return
         action = self.action
         if r.data.get("action") != action:  # signed, but not what we asked for
-            self._message(screens.bad_reply(), READY, now_ms)
+            self._message(screens.bad_reply(), now_ms)
             return
         self._challenge = None
         if self._move(action, now_ms):
-            self._show_done(screens.done(action), now_ms)
+            self._message(screens.done(action), now_ms, done=True)
             self._report("change")
 
     def _fail(self, r, verifying, now_ms):
         kind = r.kind
         after = READY
         if kind == _c.UNREACHABLE:
-            if self._wifi_ok is not None and not self._wifi_ok():
+            if self.wifi_ok is not None and not self.wifi_ok():
                 screen = screens.wifi_down()
             else:
                 screen = screens.unreachable()
@@ -484,41 +491,27 @@ class DoorMachine:
             screen = screens.send_failed(r.message or ("HTTP " + str(r.status)))
         if after == READY:
             self._challenge = None
-        self._message(screen, after, now_ms)
+        self._message(screen, now_ms, after)
 
     # --- offline (the backend cannot be reached) -------------------------------------------
     def _offline(self, now_ms):
         if self.action == "lock":  # locking needs no code
             if self._move("lock", now_ms):
-                self._show_done(screens.offline_done("lock"), now_ms)
+                self._message(screens.offline_done("lock"), now_ms, done=True)
                 self._report("offline")
             return
-        v = self.vault
-        if not v.creds:
-            self._message(screens.unreachable(), READY, now_ms)
+        wait = (self._wait.left(now_ms) + 999) // 1000
+        if not self.vault.creds:
+            self._message(screens.unreachable(), now_ms)
         elif not self.clock.synced:
-            self._message(screens.offline_unavailable("Clock not set"), READY, now_ms)
+            self._message(screens.offline_unavailable("Clock not set"), now_ms)
+        elif wait:
+            self._message(screens.offline_wait(wait), now_ms)
         else:
-            wait = (self._wait.left(now_ms) + 999) // 1000
-            if wait:
-                self._message(screens.offline_wait(wait), READY, now_ms)
-                return
             self.state = OFFLINE
             self._code = ""
             self._show(screens.offline_entry(0))
-            self._timer.start(now_ms, self._idle_ms)
-
-    def _offline_check(self, now_ms):
-        code = self._code
-        self._code = ""
-        if self.vault.check(code, self.clock.now()) is None:
-            wait = self.vault.wait_left()
-            self._wait.start(now_ms, wait * 1000)
-            self._message(screens.offline_wrong(wait), READY, now_ms)
-            return
-        if self._move("unlock", now_ms):
-            self._show_done(screens.offline_done("unlock"), now_ms)
-            self._report("offline")
+            self._timer.start(now_ms, _IDLE_MS)
 
     # --- diagnostics (key A): network info, then a signed state report -----------------------
     def _diag(self, page, now_ms):
@@ -526,21 +519,15 @@ class DoorMachine:
         self._diag_page = page
         if page == 0:
             info = None
-            if self._diagnostics is not None:
+            if self.diagnostics is not None:
                 try:
-                    info = self._diagnostics()
+                    info = self.diagnostics()
                 except Exception:
                     info = None
             self._diag_info = info if isinstance(info, dict) else {}
             self._show(screens.diag_net(self._diag_info.get("ip"), self._diag_info.get("rssi")))
-            self._timer.start(now_ms, self._diag_ms)
+            self._timer.start(now_ms, _DIAG_MS)
         else:
             self._show(screens.diag_server(self._diag_info.get("gateway"), None))
             self._timer.stop()
-            self._user_job("state", self._deadline_ms)
-
-    def _diag_result(self, r, now_ms):
-        ok = r.kind == _c.OK
-        codes = len(self.vault.creds) if ok else None
-        self._show(screens.diag_server(self._diag_info.get("gateway"), ok, codes))
-        self._timer.start(now_ms, self._diag_ms)
+            self._user_job("state", self.deadline_ms)

@@ -6,15 +6,13 @@
 try:
     from time import ticks_add as add
     from time import ticks_diff as diff
-except ImportError:
-    PERIOD = 1 << 30
-    _HALF = PERIOD >> 1
+except ImportError:  # CPython: 2**30 = 0x40000000, half of it 0x20000000
 
     def add(ticks, delta):
-        return (ticks + delta) % PERIOD
+        return (ticks + delta) % 0x40000000
 
     def diff(end, start):
-        return ((end - start + _HALF) % PERIOD) - _HALF
+        return ((end - start + 0x20000000) % 0x40000000) - 0x20000000
 
 
 class Uptime:

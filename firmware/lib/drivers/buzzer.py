@@ -2,19 +2,15 @@
 # tick(now_ms), called every loop pass, steps through it, so the keypad and the network
 # keep running while it sounds. The tone table (doorlogic.tones) is plain data, so the
 # web simulator's virtual buzzer plays exactly the same sequences.
-try:
-    from micropython import const
-except ImportError:
-    const = lambda x: x
-
+from doorlogic import const
 from doorlogic.ticks import diff
 from doorlogic.tones import TONES
 
-DUTY_ON = const(32768)  # 50 % square wave: loudest for a piezo
+_DUTY_ON = const(32768)  # 50 % square wave: loudest for a piezo
 
 
 class Buzzer:
-    def __init__(self, pwm, duty_u16=DUTY_ON):
+    def __init__(self, pwm, duty_u16=_DUTY_ON):
         self._pwm = pwm
         self._duty = duty_u16
         self._seq = ()
@@ -26,9 +22,9 @@ class Buzzer:
     def busy(self):
         return self._i < len(self._seq)
 
-    def play(self, seq):
-        """Starts (freq, ms) pairs now, replacing what was playing."""
-        self._seq = seq
+    def play(self, tones):
+        """Starts tones, (freq, ms) pairs, now, replacing what was playing."""
+        self._seq = tones
         self._i = 0
         self._at = None
         self._note()
@@ -54,9 +50,6 @@ class Buzzer:
             self._i += 1
             self._note()
 
-    def tone(self, name):
-        self.play(TONES[name])
-
     def startup(self):
         self.play(TONES["startup"])
 
@@ -71,7 +64,3 @@ class Buzzer:
 
     def action(self):
         self.play(TONES["action"])
-
-    def off(self):
-        self._seq = ()
-        self._pwm.duty_u16(0)

@@ -6,20 +6,10 @@
 # MicroPython: give BACKEND_URL as an IP address on the LAN to avoid it.
 import asyncio
 
-MAX_BODY = 16384  # larger replies are refused (the protocol's biggest is far below)
-MAX_HEADERS = 40
+from doorlogic import const
 
-
-def split(url):
-    """-> (tls, host, port, path)."""
-    tls = url.startswith("https://")
-    if not tls and not url.startswith("http://"):
-        raise ValueError("not an http(s) URL")
-    rest = url[8 if tls else 7 :]
-    slash = rest.find("/")
-    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-    return tls, host, int(port) if port else (443 if tls else 80), path
+_MAX_BODY = const(16384)  # larger replies are refused (the protocol's biggest is far below)
+_MAX_HEADERS = const(40)
 
 
 async def request(method, url, headers, body, timeout_ms):
@@ -34,8 +24,14 @@ async def request(method, url, headers, body, timeout_ms):
 
 
 async def _request(method, url, headers, body):
-    tls, host, port, path = split(url)
-    r, w = await asyncio.open_connection(host, port, ssl=True if tls else None)
+    tls = url.startswith("https://")
+    if not tls and not url.startswith("http://"):
+        raise ValueError("not an http(s) URL")
+    rest = url[8 if tls else 7 :]
+    slash = rest.find("/")
+    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    r, w = await asyncio.open_connection(host, int(port) if port else (443 if tls else 80), ssl=True if tls else None)
     try:
         head = method + " " + path + " HTTP/1.0\r\nHost: " + host + "\r\nConnection: close\r\n"
         for k in headers:
@@ -54,31 +50,27 @@ async def _request(method, url, headers, body):
                 break
             k, _, v = line.decode().partition(":")
             rh[k.strip().lower()] = v.strip()
-            if len(rh) > MAX_HEADERS:
+            if len(rh) > _MAX_HEADERS:
                 raise ValueError("too many headers")
         n = rh.get("content-length")
         if n is not None:
             n = int(n)
-            if n > MAX_BODY:
+            if n > _MAX_BODY:
                 raise ValueError("reply too large")
             data = await r.readexactly(n) if n else b""
         else:
             data = b""
-            while len(data) <= MAX_BODY:
+            while len(data) <= _MAX_BODY:
                 chunk = await r.read(1024)
                 if not chunk:
                     break
                 data += chunk
         return status, rh, data
     finally:
-        _close(w)
-
-
-def _close(w):
-    try:
-        w.close()
-        s = getattr(w, "s", None)  # MicroPython's Stream.close() leaves the socket open
-        if s is not None:
-            s.close()
-    except Exception:
-        pass
+        try:
+            w.close()
+            s = getattr(w, "s", None)  # MicroPython's Stream.close() leaves the socket open
+            if s is not None:
+                s.close()
+        except Exception:
+            pass

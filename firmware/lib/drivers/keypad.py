@@ -1,30 +1,22 @@
-# 4x4 matrix keypad scanner with debounce and release detection.
-#
-# Wiring convention (as the original Arduino sketch): rows are outputs idling high, columns are inputs with
-# pull-ups. A scan drives one row low at a time; a pressed key pulls its column low.
-# The caller configures the pins, e.g.
-#   rows = [Pin(n, Pin.OUT, value=1) for n in (14, 27, 26, 25)]
-#   cols = [Pin(n, Pin.IN, Pin.PULL_UP) for n in (33, 32, 18, 19)]
+# The door's inputs, debounced on ticks and read from the loop:
+#   Keypad  4x4 matrix scanner with debounce and release detection. Wiring (the original
+#           Arduino sketch's): rows are driven low one at a time (open-drain, released
+#           high), columns are inputs with pull-ups; a pressed key pulls its column low.
+#           The caller configures the pins, e.g.
+#             rows = [Pin(n, Pin.OPEN_DRAIN, value=1) for n in (14, 27, 26, 25)]
+#             cols = [Pin(n, Pin.IN, Pin.PULL_UP) for n in (33, 32, 18, 19)]
+#   Switch  an optional switch (door reed switch, inside exit button). A pin configured as
+#           None never exists: nothing is polled then.
 # Pins only need .value() and .value(v).
-try:
-    from micropython import const
-except ImportError:
-    const = lambda x: x
+from doorlogic import const
+from doorlogic.ticks import diff
 
-try:
-    from time import ticks_diff
-except ImportError:  # CPython: plain ints, no wrap-around
-
-    def ticks_diff(a, b):
-        return a - b
-
-
-KEYS = "123A456B789C*0#D"
-DEBOUNCE_MS = const(30)
+_KEYS = const("123A456B789C*0#D")
+_DEBOUNCE_MS = const(30)
 
 
 class Keypad:
-    def __init__(self, rows, cols, keys=KEYS, debounce_ms=DEBOUNCE_MS):
+    def __init__(self, rows, cols, keys=_KEYS, debounce_ms=_DEBOUNCE_MS):
         if len(keys) != len(rows) * len(cols):
             raise ValueError("keys do not match the matrix")
         self._rows = rows
@@ -60,7 +52,31 @@ class Keypad:
         if raw != self._raw:
             self._raw = raw
             self._since = now_ms
-        if raw != self.held and ticks_diff(now_ms, self._since) >= self._debounce:
+        if raw != self.held and diff(now_ms, self._since) >= self._debounce:
             self.held = raw
             return raw  # None when the change was a release
+        return None
+
+
+class Switch:
+    def __init__(self, pin, active_level=0, debounce_ms=50):
+        self._pin = pin
+        self._active = active_level
+        self._debounce = debounce_ms
+        self.state = self._read()
+        self._raw = self.state
+        self._since = None
+
+    def _read(self):
+        return self._pin.value() == self._active
+
+    def poll(self, now_ms):
+        """The new state (True: active) when it changed and held debounce_ms, else None."""
+        raw = self._read()
+        if raw != self._raw:
+            self._raw = raw
+            self._since = now_ms
+        if raw != self.state and self._since is not None and diff(now_ms, self._since) >= self._debounce:
+            self.state = raw
+            return raw
         return None

@@ -3,36 +3,21 @@
 # bolt draws 0.3-0.7 A, hums, heats and can brown out the 5 V rail. The release is not a
 # sleep: tick(now_ms) is called from the loop and does it when the time has come.
 # Takes a machine.PWM-like object; prefers duty_ns (exact) and falls back to duty_u16.
-try:
-    from micropython import const
-except ImportError:
-    const = lambda x: x
-
+from doorlogic import const
 from doorlogic.ticks import Timer
 
-FREQ_HZ = const(50)
-MIN_US = const(500)
-MAX_US = const(2400)
-LOCK_ANGLE = const(90)
-UNLOCK_ANGLE = const(0)
-RELEASE_MS = const(700)
+_FREQ_HZ = const(50)
+_MIN_US = const(500)
+_MAX_US = const(2400)
+_LOCK_ANGLE = const(90)
+_UNLOCK_ANGLE = const(0)
+_RELEASE_MS = const(700)
+_PERIOD_US = const(20000)  # 1 s / _FREQ_HZ
 
 
 class Servo:
-    def __init__(
-        self,
-        pwm,
-        min_us=MIN_US,
-        max_us=MAX_US,
-        freq=FREQ_HZ,
-        lock_angle=LOCK_ANGLE,
-        unlock_angle=UNLOCK_ANGLE,
-        release_ms=RELEASE_MS,
-    ):
+    def __init__(self, pwm, lock_angle=_LOCK_ANGLE, unlock_angle=_UNLOCK_ANGLE, release_ms=_RELEASE_MS):
         self._pwm = pwm
-        self._min = min_us
-        self._max = max_us
-        self._period_us = 1000000 // freq
         self._ns = hasattr(pwm, "duty_ns")
         self.lock_angle = lock_angle
         self.unlock_angle = unlock_angle
@@ -41,24 +26,23 @@ class Servo:
         self.powered = False  # pulses are going out
         self._release = Timer()
         self._moved = False  # moved since the last tick: the release timer starts there
-        pwm.freq(freq)
+        pwm.freq(_FREQ_HZ)
         self._duty(0)
 
-    def pulse_us(self, deg):
-        deg = min(max(int(deg), 0), 180)
-        return self._min + ((self._max - self._min) * deg + 90) // 180
+    def pulse_us(self, angle):
+        angle = min(max(int(angle), 0), 180)
+        return _MIN_US + ((_MAX_US - _MIN_US) * angle + 90) // 180
 
     def _duty(self, us):
         if self._ns:
             self._pwm.duty_ns(us * 1000)
         else:
-            p = self._period_us
-            self._pwm.duty_u16((65535 * us + p // 2) // p)
+            self._pwm.duty_u16((65535 * us + _PERIOD_US // 2) // _PERIOD_US)
 
-    def move(self, deg):
-        deg = min(max(int(deg), 0), 180)
-        self._duty(self.pulse_us(deg))
-        self.angle = deg
+    def move(self, angle):
+        angle = min(max(int(angle), 0), 180)
+        self._duty(self.pulse_us(angle))
+        self.angle = angle
         self.powered = True
         self._moved = True
 

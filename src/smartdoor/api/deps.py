@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from smartdoor.audit.noise import UnauthenticatedCounter
+from smartdoor.background import Background
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout_memory import LockoutMemory
 from smartdoor.mail.sender import Mailer
@@ -28,10 +29,17 @@ class Services:
     clock: Any  # .now() -> aware datetime (smartdoor.clock)
     lockouts: LockoutMemory = field(default_factory=LockoutMemory)
     unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
+    background: Background = field(default_factory=Background)  # mail that must not delay a reply
 
     @property
     def engine(self) -> EngineDeps:
-        return EngineDeps(db=self.db, keyring=self.keyring, settings=self.settings, send_mail=self.mailer.send)
+        return EngineDeps(
+            db=self.db,
+            keyring=self.keyring,
+            settings=self.settings,
+            send_mail=self.mailer.send,
+            background=self.background,
+        )
 
 
 async def get_services(request: Request) -> Services:

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from doorlogic.client import PATH_REQUEST, PATH_STATE, PATH_USES, PATH_VERIFY
+from smartdoor.access import keypad, notices
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
 from smartdoor.api.json_body import INT64_MAX, MAX_UNIX_TIME, parse_json_body
@@ -20,6 +21,8 @@ from smartdoor.api.ledger import answer_once
 from smartdoor.api.openapi_body import inline_schema
 from smartdoor.audit import service as audit
 from smartdoor.doors import offline
+from smartdoor.doors import service as doors
+from smartdoor.doors.models import Door, OfflineCredential
 from smartdoor.errors import DomainError, InvalidInput, LockedOut, NotAuthenticated
 from smartdoor.otp.codes import is_code_format
 from smartdoor.otp.issue import issue_code
@@ -39,6 +42,11 @@ Model = TypeVar("Model", bound=_Body)
 
 class CodeRequest(_Body):
     action: Literal["lock", "unlock"]
+    person: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,6}$",
+        description="the keypad number the person typed: the code goes to them alone, if a grant allows it now",
+    )
 
 
 class VerifyRequest(_Body):
@@ -53,9 +61,13 @@ class StateReport(_Body):
     uptime: int | None = Field(None, ge=0, le=INT64_MAX)
     heap: int | None = Field(None, ge=0, le=INT64_MAX, description="free heap, bytes")
     reset_cause: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9_ .:-]*$")
-    event: Literal["boot", "heartbeat", "change", "exit_button", "auto_relock", "offline"] | None = None
+    event: Literal["boot", "heartbeat", "change", "exit_button", "auto_relock", "offline", "remote"] | None = None
     door_open: bool | None = Field(None, description="the reed switch, where the door has one")
     offline_version: int | None = Field(None, ge=0, description="the offline credentials the door holds")
+    command: str | None = Field(
+        None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$",
+        description='with event "remote": the id of the remote command the door has just carried out',
+    )  # fmt: skip
 
 
 class OfflineUse(_Body):
@@ -169,10 +181,14 @@ async def server_time(services: ServicesDep) -> dict:
 async def request_code(device: Device, services: ServicesDep, request: Request, client: ClientDep) -> Response:
     async def handle() -> tuple[int, dict]:
         body = await parse_or_audit(services, device, request, CodeRequest, event="code_request", client=client)
+        requester = None
+        if body.person is not None:
+            requester = await keypad.load(services.db, keypad=body.person, door_id=device.door["_id"])
         with remembering_lockouts(services, device):
             issued = await issue_code(
-                services.engine, door=device.door, action=body.action, now=device.now, client=client
-            )
+                services.engine, door=device.door, action=body.action, now=device.now, client=client,
+                requester=requester,
+            )  # fmt: skip
         reply = {
             "status": "partial_success" if issued.delivery_error else "success",
             "challenge_id": issued.challenge_id,
@@ -225,15 +241,21 @@ async def report_state(device: Device, services: ServicesDep, request: Request, 
     async def handle() -> tuple[int, dict]:
         body = await parse_or_audit(services, device, request, StateReport, event="state_report", client=client)
         door = device.door
-        fields = body.model_dump(exclude_none=True, exclude={"offline_version", "event"})
+        fields = body.model_dump(exclude_none=True, exclude={"offline_version", "event", "command"})
         await services.db.doors.update_one(
             {"_id": door["_id"]}, {"$set": {**fields, "state_at": device.now, "last_seen_from": client}}
         )
+        done = None
         if body.event == "exit_button":
             await audit.record(
                 services.db, now=device.now, event="exit_button", outcome="success", action="unlock",
                 door=door["_id"], client=client, state=body.state,
             )  # fmt: skip
+            notices.unlocked(
+                services.engine, door=door, unlocks=[notices.Unlock(at=device.now, how="exit_button")], now=device.now
+            )
+        elif body.event == "remote":
+            done = await _remote_done(services, door=door, body=body, now=device.now, client=client)
         elif body.event != "heartbeat" or body.state != door.get("state"):  # heartbeats only when news
             await audit.record(
                 services.db, now=device.now, event="state_report", outcome="info", door=door["_id"],
@@ -242,11 +264,56 @@ async def report_state(device: Device, services: ServicesDep, request: Request, 
         reply: dict = {"status": "ok", "server_time": int(device.now.timestamp())}
         if body.offline_version is None or body.offline_version != door.get("offline_version", 0):
             reply["offline"] = offline.transit_block(door, keyring=services.keyring, door_key=device.key)
+        if command := await _command_for(services, door=door, done=done, now=device.now, client=client):
+            reply["command"] = {"id": command["id"], "action": command["action"]}
         return 200, reply
 
     return await answer_once(
         services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
     )
+
+
+async def _remote_done(services: Services, *, door: Door, body: StateReport, now: datetime, client: str | None):
+    """The door reports a remote command carried out: clear it, audit it (naming who sent it),
+    tell the watchers of an unlock. Returns the command, or None if it was not pending."""
+    command = (
+        await doors.finish_command(services.db, door_id=door["_id"], command_id=body.command) if body.command else None
+    )
+    if command is None:
+        await audit.record(
+            services.db, now=now, event="remote_command", outcome="info", door=door["_id"], client=client,
+            reason="unknown_command", command=body.command, state=body.state,
+        )  # fmt: skip
+        return None
+    by = command["by"]
+    carried_out = body.state == ("unlocked" if command["action"] == "unlock" else "locked")
+    await audit.record(
+        services.db, now=now, event="remote_command", outcome="success" if carried_out else "failure",
+        door=door["_id"], action=command["action"], client=client, command=command["id"], state=body.state,
+        actor=by, person=None if by == notices.CLI else by,
+    )  # fmt: skip
+    if carried_out and command["action"] == "unlock":
+        notices.unlocked(services.engine, door=door, unlocks=[notices.Unlock(at=now, how="remote", by=by)], now=now)
+    return command
+
+
+async def _command_for(services: Services, *, door: Door, done, now: datetime, client: str | None):
+    """The pending remote command to deliver with this reply, if any; one too old to act on
+    (REMOTE_COMMAND_TTL_SECONDS) is dropped and audited instead."""
+    command = door.get("command")
+    if not command or (done and done["id"] == command["id"]):
+        return None
+    deliverable = doors.deliverable_command(door, now=now, ttl_seconds=services.settings.remote_command_ttl_seconds)
+    if deliverable is None and await doors.finish_command(services.db, door_id=door["_id"], command_id=command["id"]):
+        reason = (
+            "expired" if command["action"] == "lock" or door.get("remote_unlock", True) else "remote_unlock_disabled"
+        )
+        await audit.record(
+            services.db, now=now, event="remote_command", outcome="refused", door=door["_id"],
+            action=command["action"], client=client, command=command["id"], reason=reason, actor=command["by"],
+            person=None if command["by"] == notices.CLI else command["by"],
+        )  # fmt: skip
+    return deliverable
 
 
 @router.post(PATH_USES, summary="Offline code uses, uploaded when the door is back online",
@@ -255,20 +322,27 @@ async def offline_uses(device: Device, services: ServicesDep, request: Request, 
     async def handle() -> tuple[int, dict]:
         body = await parse_or_audit(services, device, request, OfflineUses, event="offline_use", client=client)
         door = device.door
-        labels = {c["id"]: c["label"] for c in door.get("offline_credentials") or []}
+        credentials = {c["id"]: c for c in door.get("offline_credentials") or []}
         events = []
+        unlocks = []
         for use in body.uses:
             at = datetime.fromtimestamp(use.at, UTC)
             if await offline.record_use(
                 services.db, door_id=door["_id"], credential=use.credential, step=use.step, at=at
             ):
+                credential: OfflineCredential | dict = credentials.get(use.credential) or {}
                 events.append(
                     audit.entry(
                         now=device.now, event="offline_use", outcome="success", door=door["_id"], action=use.action,
-                        client=client, credential=use.credential, label=labels.get(use.credential), step=use.step,
-                        used_at=at,
+                        client=client, credential=use.credential, label=credential.get("label"), step=use.step,
+                        used_at=at, person=credential.get("person"),
                     )
                 )  # fmt: skip
+                if use.action == "unlock":
+                    unlocks.append(
+                        notices.Unlock(at=at, how="offline_code", person=credential.get("person"),
+                                       label=credential.get("label"))
+                    )  # fmt: skip
         if body.wrong_codes:
             events.append(
                 audit.entry(
@@ -277,6 +351,7 @@ async def offline_uses(device: Device, services: ServicesDep, request: Request, 
                 )
             )  # fmt: skip
         await audit.record_many(services.db, events)
+        notices.unlocked(services.engine, door=door, unlocks=unlocks, now=device.now)
         return 200, {"status": "ok", "accepted": sum(e["event"] == "offline_use" for e in events)}
 
     return await answer_once(

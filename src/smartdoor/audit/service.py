@@ -1,4 +1,9 @@
-"""Append-only audit trail. Nothing here updates or deletes; code clean-up never touches it."""
+"""Append-only audit trail. Nothing here updates or deletes; code clean-up never touches it.
+
+Every event has the columns of FIELDS; `person` names the person it concerns where there is
+one (who asked for or used a code, whose offline credential, who sent a remote command, whom an
+administrator's action changed), and `actor` who did an administrator's action ("cli" for the
+shell)."""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import io
 import json
 from datetime import datetime
 
+from smartdoor.errors import InvalidInput
 from smartdoor.store.database import Database
 
-FIELDS = ("at", "event", "outcome", "door", "action", "reason", "client")
+FIELDS = ("at", "event", "outcome", "door", "person", "action", "reason", "client")
+MAX_PAGE = 10_000
 
 
 async def record(db: Database, **fields) -> None:
@@ -23,6 +30,7 @@ def entry(
     event: str,
     outcome: str,
     door: str | None = None,
+    person: str | None = None,
     action: str | None = None,
     reason: str | None = None,
     client: str | None = None,
@@ -33,6 +41,7 @@ def entry(
         "event": event,
         "outcome": outcome,
         "door": door,
+        "person": person,
         "action": action,
         "reason": reason,
         "client": client,
@@ -49,21 +58,37 @@ async def query(
     db: Database,
     *,
     door: str | None = None,
+    person: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     outcome: str | None = None,
+    reason: str | None = None,
     event_name: str | None = None,
+    newest_first: bool = False,
+    skip: int = 0,
     limit: int = 1000,
 ) -> list[dict]:
+    """Events matching every filter given (`since` inclusive, `until` exclusive), oldest first
+    or newest first (ties in time in insertion order). Pages: `skip` that many, then at most
+    `limit` (1 to MAX_PAGE). To page through a trail that is still growing, keep `until` at the
+    time the first page was asked for: events added meanwhile then do not shift later pages."""
+    if not 1 <= limit <= MAX_PAGE or skip < 0:
+        raise InvalidInput(f"limit is 1 to {MAX_PAGE}, skip 0 or more")
     flt: dict = {}
     if door:
         flt["door"] = door
-    if since:
-        flt["at"] = {"$gte": since}
+    if person:
+        flt["person"] = person
+    if since or until:
+        flt["at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
     if outcome:
         flt["outcome"] = outcome
+    if reason:
+        flt["reason"] = reason
     if event_name:
         flt["event"] = event_name
-    cursor = db.audit.find(flt, {"_id": 0}).sort("at", 1).limit(limit)
+    order = -1 if newest_first else 1
+    cursor = db.audit.find(flt, {"_id": 0}).sort([("at", order), ("_id", order)]).skip(skip).limit(limit)
     return await cursor.to_list()
 
 

@@ -15,7 +15,7 @@ from typing import Literal, NotRequired, TypedDict
 
 Action = Literal["lock", "unlock"]
 DoorState = Literal["locked", "unlocked", "jammed"]
-EndStatus = Literal["used", "superseded", "expired", "burned"]
+EndStatus = Literal["used", "superseded", "expired", "burned", "withdrawn"]
 
 KEEP_ENDED = 3  # ended codes a door remembers (why a late verify fails, replies to resends); small: the
 # record is read and written on every attempt
@@ -42,6 +42,9 @@ class PendingCode(TypedDict):
     created_at: datetime
     expires_at: datetime
     replies: dict[str, StoredOutcome]  # by request nonce
+    person: NotRequired[str]  # who asked at the keypad (a person code); absent for a shared code
+    grant: NotRequired[str]  # the grant that allowed it: its use is counted when the code is used
+    max_uses: NotRequired[int]  # that grant's maximum when the code was issued
 
 
 class EndedCode(TypedDict):
@@ -49,6 +52,17 @@ class EndedCode(TypedDict):
     status: EndStatus
     ended_at: datetime
     replies: dict[str, StoredOutcome]
+    person: NotRequired[str]
+
+
+class RemoteCommand(TypedDict):
+    """A lock/unlock queued by an administrator, delivered in the door's next signed state reply
+    and cleared when the door reports it done."""
+
+    id: str
+    action: Action
+    by: str  # the person id of who queued it, or "cli"
+    at: datetime
 
 
 class OfflineCredential(TypedDict):
@@ -60,6 +74,7 @@ class OfflineCredential(TypedDict):
     created_at: datetime
     valid_from: NotRequired[datetime]
     valid_until: NotRequired[datetime]
+    person: NotRequired[str]  # whose it is: their offline uses are audited and told under their name
 
 
 class Door(TypedDict):
@@ -82,3 +97,10 @@ class Door(TypedDict):
     state_at: NotRequired[datetime]
     offline_credentials: NotRequired[list[OfflineCredential]]
     offline_version: NotRequired[int]  # grows with every change of offline_credentials
+    # people and access (smartdoor.access); absent on doors made before, read with these defaults
+    timezone: NotRequired[str]  # IANA name its grants' weekly windows are read in; "UTC"
+    shared_codes: NotRequired[bool]  # a code request naming no person goes to `recipients`; True
+    remote_unlock: NotRequired[bool]  # an administrator may unlock it from afar; True
+    watchers: NotRequired[list[str]]  # person ids mailed when it unlocks or locks out; []
+    command: NotRequired[RemoteCommand | None]
+    grant_uses: NotRequired[dict[str, int]]  # grant id → codes of that grant used here

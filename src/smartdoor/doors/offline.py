@@ -58,10 +58,14 @@ async def enroll(
     now: datetime,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
+    person: str | None = None,
 ) -> tuple[dict, str]:
     """A new credential for the door; returns it (without its secret) and its otpauth URI,
-    the only time the secret is shown."""
+    the only time the secret is shown. `person`: whose it is (a person id), so the audit and
+    the watchers' notices name them for its offline uses."""
     label = _clean_label(label)
+    if person is not None and await db.people.find_one({"_id": person}, {"_id": 1}) is None:
+        raise NotFound(f"no person {person!r}", reason="unknown_person")
     door = await db.doors.find_one({"_id": door_id}, {"name": 1, "offline_credentials": 1})
     if door is None:
         raise NotFound(f"no door {door_id!r}", reason="unknown_door")
@@ -69,6 +73,8 @@ async def enroll(
         raise InvalidInput(f"a door holds at most {MAX_CREDENTIALS} offline credentials")
     secret = secrets.token_bytes(SECRET_BYTES)
     credential: dict = {"id": "o" + secrets.token_hex(4), "label": label, "created_at": now}
+    if person is not None:
+        credential["person"] = person
     if valid_from:
         credential["valid_from"] = valid_from
     if valid_until:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bson.binary import Binary
 from pymongo.errors import DuplicateKeyError
 
 from smartdoor.crypto import Keyring, Unsealable
 from smartdoor.doors import lockout
-from smartdoor.doors.models import Door
-from smartdoor.errors import AlreadyExists, InvalidInput, NotAuthenticated, NotFound
+from smartdoor.doors.models import Action, Door, RemoteCommand
+from smartdoor.doors.pending import end_pending
+from smartdoor.errors import AlreadyExists, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from smartdoor.mail.header_values import HeaderValueError, check_address, check_door_name
 from smartdoor.store.database import Database
 
@@ -69,6 +70,11 @@ async def create_door(
         "pending": None,
         "ended": [],
         "state": None,
+        "timezone": "UTC",
+        "shared_codes": True,
+        "remote_unlock": True,
+        "watchers": [],
+        "command": None,
     }
     if legacy:
         door["legacy"] = True
@@ -111,10 +117,11 @@ async def rotate_secret(db: Database, keyring: Keyring, *, door_id: str) -> str:
 
 
 async def remove_door(db: Database, *, door_id: str) -> None:
-    """The door and its pending code go; its audit stays."""
+    """The door, its pending code and the grants for it go; its audit stays."""
     result = await db.doors.delete_one({"_id": door_id})
     if not result.deleted_count:
         raise NotFound(f"no door {door_id!r}", reason="unknown_door")
+    await db.grants.delete_many({"door": door_id})
 
 
 async def clear_lockout(db: Database, *, door_id: str) -> None:
@@ -156,3 +163,105 @@ async def legacy_door(db: Database, keyring: Keyring, *, name: str, now: datetim
         await db.doors.update_one({"_id": door["_id"]}, {"$set": {"legacy": True}})
         door["legacy"] = True
     return door
+
+
+# --- people and access: the door's settings, remote commands, withdrawing a person's code ---------
+
+
+async def set_timezone(db: Database, *, door_id: str, timezone: str) -> None:
+    """The IANA time zone the door's grants' weekly windows are read in."""
+    await update_settings(db, door_id=door_id, timezone=timezone)
+
+
+async def update_settings(
+    db: Database,
+    *,
+    door_id: str,
+    timezone: str | None = None,
+    shared_codes: bool | None = None,
+    remote_unlock: bool | None = None,
+    watchers: list[str] | None = None,
+) -> dict:
+    """Changes what is given (None: unchanged); returns the changed fields. Watchers are person
+    ids (an empty list: none)."""
+    from smartdoor.access.schedule import check_timezone  # access builds on doors, not the reverse
+
+    fields: dict = {}
+    if timezone is not None:
+        fields["timezone"] = check_timezone(timezone)
+    for name, flag in (("shared_codes", shared_codes), ("remote_unlock", remote_unlock)):
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise InvalidInput(f"{name} is true or false")
+            fields[name] = flag
+    if watchers is not None:
+        unique = list(dict.fromkeys(watchers))
+        if not all(isinstance(w, str) for w in unique) or len(unique) > MAX_WATCHERS:
+            raise InvalidInput(f"at most {MAX_WATCHERS} watchers, each a person id")
+        known = {p["_id"] for p in await db.people.find({"_id": {"$in": unique}}, {"_id": 1}).to_list()}
+        if missing := [w for w in unique if w not in known]:
+            raise NotFound(f"no person {missing[0]!r}", reason="unknown_person")
+        fields["watchers"] = unique
+    if not fields:
+        raise InvalidInput("nothing to change")
+    result = await db.doors.update_one({"_id": door_id}, {"$set": fields})
+    if not result.matched_count:
+        raise NotFound(f"no door {door_id!r}", reason="unknown_door")
+    return fields
+
+
+MAX_WATCHERS = 20
+
+
+async def queue_command(db: Database, *, door_id: str, action: Action, by: str, now: datetime) -> RemoteCommand:
+    """A remote lock or unlock for the door's next state report; replaces one not yet done.
+    Unlocking is refused (Forbidden, "remote_unlock_disabled") where the door's remote_unlock
+    is off."""
+    if action not in ("lock", "unlock"):
+        raise InvalidInput("a remote command is lock or unlock")
+    door = await get_door(db, door_id)
+    if action == "unlock" and not door.get("remote_unlock", True):
+        raise Forbidden("this door may not be unlocked remotely", reason="remote_unlock_disabled")
+    command = RemoteCommand(id="c" + secrets.token_hex(6), action=action, by=by, at=now)
+    await db.doors.update_one({"_id": door_id}, {"$set": {"command": command}})
+    return command
+
+
+def deliverable_command(door: Door, *, now: datetime, ttl_seconds: int) -> RemoteCommand | None:
+    """The command to hand the door with its state reply: queued less than ttl_seconds ago,
+    and an unlock only while the door still allows remote unlocking."""
+    command = door.get("command")
+    if not command or now - command["at"] >= timedelta(seconds=ttl_seconds):
+        return None
+    if command["action"] == "unlock" and not door.get("remote_unlock", True):
+        return None
+    return command
+
+
+async def finish_command(db: Database, *, door_id: str, command_id: str) -> RemoteCommand | None:
+    """Clears the door's command if it is this one (the door reported it done); returns it, or
+    None when it was not pending (already cleared, replaced, or never queued)."""
+    door = await db.doors.find_one_and_update(
+        {"_id": door_id, "command.id": command_id}, {"$set": {"command": None}}, projection={"command": 1}
+    )
+    return door["command"] if door else None
+
+
+async def withdraw_codes(
+    db: Database, *, now: datetime, person_id: str | None = None, grant_id: str | None = None
+) -> int:
+    """Ends the live codes asked for by this person (or under this grant) at once, e.g. when their
+    grant is removed or they are disabled: a mailed code must not outlive the right to use it.
+    Returns how many were withdrawn."""
+    field, value = ("pending.grant", grant_id) if grant_id else ("pending.person", person_id)
+    if value is None:
+        raise InvalidInput("withdraw whose codes?")
+    withdrawn = 0
+    for door in await db.doors.find({field: value}, {"pending": 1}).to_list():
+        pending = door["pending"]
+        moved = await db.doors.update_one(
+            {"_id": door["_id"], "pending.id": pending["id"]},
+            end_pending(pending, "withdrawn", now),
+        )
+        withdrawn += moved.modified_count
+    return withdrawn

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from html import escape
+from zoneinfo import ZoneInfo
 
 ACTION_WORDS = {"lock": "lock", "unlock": "unlock"}
 
 
 def code_message(
-    *, sender: str, to: list[str], door_name: str, action: str, code: str, expires_at: datetime
+    *,
+    sender: str,
+    to: list[str],
+    door_name: str,
+    action: str,
+    code: str,
+    expires_at: datetime,
+    asked_by: str | None = None,
 ) -> EmailMessage:
+    """`asked_by`: the name of the person who typed their number (the mail goes to them alone)."""
     expiry = expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    who = f"{asked_by} (your number)" if asked_by else "Someone"
     msg = EmailMessage()
     msg["Subject"] = f"Smart Door: code to {action} {door_name}"
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg.set_content(
-        f'Someone asked to {action} the door "{door_name}".\n\n'
+        f'{who} asked to {action} the door "{door_name}".\n\n'
         f"Code: {code}\n\n"
         f"Type it on the door's keypad before {expiry}. It works once.\n"
         "If this was not you, do not share the code; nothing happens without it.\n"
     )
     msg.add_alternative(
-        f"<p>Someone asked to <b>{escape(action)}</b> the door <b>{escape(door_name)}</b>.</p>"
+        f"<p>{escape(who)} asked to <b>{escape(action)}</b> the door <b>{escape(door_name)}</b>.</p>"
         f'<p style="font-size:28px;letter-spacing:6px;font-family:monospace"><b>{escape(code)}</b></p>'
         f"<p>Type it on the door's keypad before <b>{escape(expiry)}</b>. It works once.</p>"
         "<p>If this was not you, do not share the code; nothing happens without it.</p>",
@@ -45,6 +56,52 @@ def lockout_message(
         f"(last at {now.strftime('%Y-%m-%d %H:%M:%S UTC')}).\n"
         f"It accepts no code for {wait_seconds} s; waits grow with further failures, "
         "and an administrator must clear a hard lockout (smartdoor door clear-lockout).\n"
+    )
+    msg.set_content(text)
+    msg.add_alternative("<p>" + escape(text).replace("\n", "<br>") + "</p>", subtype="html")
+    return msg
+
+
+HOW_WORDS = {
+    "code": "with a code",
+    "offline_code": "with an offline code (the door could not reach the server)",
+    "exit_button": "with the exit button, from inside",
+    "remote": "remotely",
+}
+
+
+@dataclass(frozen=True)
+class UnlockLine:
+    """One unlock to tell a door's watchers about: when by the door's clock, how, by whom."""
+
+    when: str  # e.g. "2026-03-29 09:12:05 CEST"
+    how: str  # a key of HOW_WORDS
+    who: str | None  # a person's name, an offline credential's label, or None when unknown
+
+
+def local_time(at: datetime, tz_name: str) -> str:
+    """An instant as the door's clock shows it, with the zone's abbreviation."""
+    return at.astimezone(ZoneInfo(tz_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def unlock_message(
+    *, sender: str, to: list[str], door_name: str, tz_name: str, unlocks: list[UnlockLine]
+) -> EmailMessage:
+    """Tells the door's watchers who unlocked it, when and how. Holds no code: a watcher learns
+    that the door opened, never how to open it."""
+    lines = [f"{u.when}: unlocked {HOW_WORDS.get(u.how, u.how)}" + (f" by {u.who}" if u.who else "") for u in unlocks]
+    first = unlocks[0]
+    msg = EmailMessage()
+    if len(unlocks) == 1:
+        msg["Subject"] = f"Smart Door: {door_name} unlocked" + (f" by {first.who}" if first.who else "")
+    else:
+        msg["Subject"] = f"Smart Door: {door_name} unlocked {len(unlocks)} times"
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    text = (
+        f'The door "{door_name}" was unlocked (times are the door\'s, {tz_name}):\n\n'
+        + "\n".join(lines)
+        + ("\n\nYou get this because you watch this door.\n")
     )
     msg.set_content(text)
     msg.add_alternative("<p>" + escape(text).replace("\n", "<br>") + "</p>", subtype="html")

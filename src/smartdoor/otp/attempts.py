@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from smartdoor.doors import lockout
 from smartdoor.doors.lockout import FailureCost, Limits
 from smartdoor.doors.models import Door, EndedCode, PendingCode, StoredOutcome
-from smartdoor.errors import CodeRejected, DomainError, InProgress, LockedOut, NotAuthenticated, NotFound
+from smartdoor.errors import CodeRejected, DomainError, InProgress, LockedOut, NotAllowed, NotAuthenticated, NotFound
 
 ENDED_MESSAGES = {
     "used": "the code was used already",
     "superseded": "a newer code replaced this one",
     "expired": "the code has expired",
     "burned": "too many wrong codes for this code: request a new one",
+    "withdrawn": "the code was withdrawn: request a new one",
 }
 
 
@@ -129,4 +130,6 @@ def replay_result(stored: StoredOutcome, now: datetime) -> str:
         raise LockedOut(retry_after=lockout.retry_after(stored["until"], now))
     if reason == "wrong_code":
         raise CodeRejected("wrong code", reason="wrong_code", attempts_left=stored.get("attempts_left"))
+    if reason == "not_allowed":
+        raise NotAllowed("uses_exhausted")
     raise rejected(reason or "used", attempts_left=stored.get("attempts_left"))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
+from smartdoor.background import Background
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import Door
@@ -24,6 +25,7 @@ class EngineDeps:
     keyring: Keyring
     settings: Settings
     send_mail: SendMail
+    background: Background = field(default_factory=Background)  # notices sent after the reply
 
     def limits(self, door: Door) -> Limits:
         return self.settings.limits(legacy=bool(door.get("legacy")))

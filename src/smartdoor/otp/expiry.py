@@ -11,10 +11,26 @@ from datetime import datetime
 from pymongo.errors import PyMongoError
 
 from smartdoor.audit import service as audit
-from smartdoor.otp.verify import end_pending_update, ended_entry
+from smartdoor.doors.models import PendingCode
+from smartdoor.doors.pending import end_pending
 from smartdoor.store.database import Database
 
 log = logging.getLogger(__name__)
+
+
+def expiry_event(pending: PendingCode, *, now: datetime, door: str, **details) -> dict:
+    """The audit event of a code nobody used in time (written once, by whoever ends it)."""
+    return audit.entry(
+        now=now,
+        event="expiry",
+        outcome="info",
+        door=door,
+        action=pending["action"],
+        reason="not used in time",
+        challenge=pending["id"],
+        person=pending.get("person"),
+        **details,
+    )
 
 
 async def expire_overdue(db: Database, *, now: datetime, max_attempts: int, limit: int = 500) -> int:
@@ -27,20 +43,10 @@ async def expire_overdue(db: Database, *, now: datetime, max_attempts: int, limi
         burned = pending["attempts"] >= max_attempts  # its burn was audited when it happened
         moved = await db.doors.update_one(
             {"_id": door["_id"], "pending.id": pending["id"]},
-            end_pending_update(ended_entry(pending, "burned" if burned else "expired", now)),
+            end_pending(pending, "burned" if burned else "expired", now),
         )
         if moved.modified_count and not burned:
-            events.append(
-                audit.entry(
-                    now=now,
-                    event="expiry",
-                    outcome="info",
-                    door=door["_id"],
-                    action=pending["action"],
-                    reason="not used in time",
-                    challenge=pending["id"],
-                )
-            )
+            events.append(expiry_event(pending, now=now, door=door["_id"]))
     await audit.record_many(db, events)
     return len(events)
 

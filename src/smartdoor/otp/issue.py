@@ -1,5 +1,11 @@
-"""Issuing a code: check the door's lockout and request limit, store the new code in place
-of the old one (one conditional update of the door), mail it, audit it."""
+"""Issuing a code: check the door's lockout and request limit, and, when a person typed their
+number, whether a grant lets them do this now; store the new code in place of the old one
+(one conditional update of the door), mail it, audit it.
+
+A person's code goes to that person only, and remembers them and the grant that allowed it:
+the verify names them and counts the grant's use. A refused person gets the same words
+whatever the reason, and their request takes its place in the door's request window like any
+other (so typing numbers cannot be done faster than codes can be asked for)."""
 
 from __future__ import annotations
 
@@ -9,17 +15,20 @@ from datetime import datetime, timedelta
 
 from bson.binary import Binary
 
+from smartdoor.access import keypad
+from smartdoor.access.keypad import Decision, Requester
 from smartdoor.audit import service as audit
 from smartdoor.crypto import code_hash
 from smartdoor.doors import lockout
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import KEEP_ENDED, Door, PendingCode
+from smartdoor.doors.pending import ended_entry
 from smartdoor.doors.service import code_keys
-from smartdoor.errors import DomainError, NotFound, RateLimited, Unavailable
+from smartdoor.errors import DomainError, Forbidden, NotAllowed, NotFound, RateLimited, Unavailable
 from smartdoor.mail import message as mail_message
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
-from smartdoor.otp.verify import ended_entry
+from smartdoor.otp.expiry import expiry_event
 
 
 @dataclass
@@ -57,9 +66,20 @@ async def issue_code(
     now: datetime,
     client: str | None,
     digits: int | None = None,
+    requester: Requester | None = None,
 ) -> Issued:
+    """`requester`: the person who typed their number (access.keypad.load), or None for a
+    shared code (the door's recipients), which the door's `shared_codes` must allow."""
     settings = deps.settings
     digits = digits or settings.code_digits
+    who = _who(requester)
+    if requester is None and not door.get("shared_codes", True):
+        await audit.record(
+            deps.db, now=now, event="code_request", outcome="refused", door=door["_id"], action=action,
+            reason="person_required", client=client,
+        )  # fmt: skip
+        raise Forbidden("this door gives codes only to a person who types their number", reason="person_required")
+    decision: Decision | None = None
     for _ in range(MAX_CONFLICTS):
         try:
             lockout.check(door, now)
@@ -76,8 +96,16 @@ async def issue_code(
                 action=action,
                 reason=refused.reason,
                 client=client,
+                **who,
             )
             raise
+        if requester is not None:
+            decision = keypad.decide(requester, door=door, action=action, now=now)
+            if not decision.allowed:  # counted in the window, nothing else changes
+                if await _stored(deps, door, {"$set": {"recent_requests": slots}, "$inc": {"rev": 1}}):
+                    break
+                door = await _reread(deps, door)
+                continue
         fields: dict = {}
         if door.get("sealed_code_key") is None:  # a door from before codes had their own key
             fields["sealed_code_key"] = Binary(deps.keyring.seal(door["_id"], secrets.token_bytes(32)))
@@ -97,22 +125,29 @@ async def issue_code(
             expires_at=expires_at,
             replies={},
         )
+        if decision is not None and decision.grant is not None:
+            pending["person"] = decision.grant["person"]
+            pending["grant"] = decision.grant["_id"]
+            if (max_uses := decision.grant.get("max_uses")) is not None:
+                pending["max_uses"] = max_uses
         update: dict = {"$set": {**fields, "pending": pending, "recent_requests": slots}, "$inc": {"rev": 1}}
         old = door.get("pending")
         old_status = old_code_status(old, now=now, limits=deps.limits(door)) if old else None
         if old and old_status:
             update["$push"] = {"ended": {"$each": [ended_entry(old, old_status, now)], "$slice": -KEEP_ENDED}}
-        stored = await deps.db.doors.update_one({"_id": door["_id"], "rev": door.get("rev")}, update)
-        if stored.modified_count:
+        if await _stored(deps, door, update):
             break
-        fresh = await deps.db.doors.find_one({"_id": door["_id"]})
-        if fresh is None:
-            raise NotFound(f"no door {door['_id']!r}", reason="unknown_door")
-        door = fresh
+        door = await _reread(deps, door)
     else:
         raise Unavailable("this door is busy: try again", reason="busy")
+    if decision is not None and decision.reason is not None:
+        await audit.record(
+            deps.db, now=now, event="code_request", outcome="refused", door=door["_id"], action=action,
+            reason=decision.reason, client=client, **who,
+        )  # fmt: skip
+        raise NotAllowed(decision.reason)
 
-    recipients = deps.recipients(door)
+    recipients = [requester.person["email"]] if requester and requester.person else deps.recipients(door)
     if recipients:
         delivery_error = await deps.send_mail(
             mail_message.code_message(
@@ -122,23 +157,28 @@ async def issue_code(
                 action=action,
                 code=code,
                 expires_at=expires_at,
+                asked_by=requester.person["name"] if requester and requester.person else None,
             )
         )
     else:
         delivery_error = "no recipients configured"
     base = {"door": door["_id"]}
     events = []
-    if old and old_status in ("superseded", "expired"):
+    if old and old_status == "superseded":
         events.append(
             audit.entry(
                 now=now,
-                event="superseded" if old_status == "superseded" else "expiry",
+                event="superseded",
                 outcome="info",
                 action=old["action"],
                 challenge=old["id"],
+                person=old.get("person"),
                 **base,
             )
         )
+    elif old and old_status == "expired":
+        events.append(expiry_event(old, now=now, **base))
+    granted = {"grant": pending["grant"]} if "grant" in pending else {}
     events.append(
         audit.entry(
             now=now,
@@ -147,6 +187,8 @@ async def issue_code(
             action=action,
             client=client,
             challenge=challenge_id,
+            **who,
+            **granted,
             **base,
         )
     )
@@ -159,8 +201,31 @@ async def issue_code(
             reason=delivery_error,
             challenge=challenge_id,
             recipients=len(recipients),
+            **who,
             **base,
         )
     )
     await audit.record_many(deps.db, events)
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
+
+
+def _who(requester: Requester | None) -> dict:
+    """What the audit says about who asked: the person, or the number typed when it names nobody."""
+    if requester is None:
+        return {}
+    if requester.person is None:
+        return {"person": None, "keypad": requester.keypad}
+    return {"person": requester.person["_id"]}
+
+
+async def _stored(deps: EngineDeps, door: Door, update: dict) -> bool:
+    """Applies `update` if the door is still at the revision it was read at."""
+    stored = await deps.db.doors.update_one({"_id": door["_id"], "rev": door.get("rev")}, update)
+    return bool(stored.modified_count)
+
+
+async def _reread(deps: EngineDeps, door: Door) -> Door:
+    fresh = await deps.db.doors.find_one({"_id": door["_id"]})
+    if fresh is None:
+        raise NotFound(f"no door {door['_id']!r}", reason="unknown_door")
+    return fresh

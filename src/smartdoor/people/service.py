@@ -4,10 +4,11 @@ keypad. Service functions take keyword arguments and raise domain errors."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from smartdoor.doors.service import withdraw_codes
 from smartdoor.errors import AlreadyExists, InvalidInput, NotFound
 from smartdoor.mail.header_values import HeaderValueError, check_address
 from smartdoor.people.models import KEYPAD_DIGITS, ROLES, Person, Role
@@ -95,10 +96,14 @@ async def list_people(db: Database) -> list[Person]:
     return await db.people.find({}, {"password_hash": 0}).sort("name", 1).to_list()
 
 
-async def set_active(db: Database, *, person_id: str, active: bool) -> None:
+async def set_active(db: Database, *, person_id: str, active: bool, now: datetime | None = None) -> None:
+    """Disabling also withdraws a code already mailed to them (`now` stamps that; default: the
+    system clock)."""
     result = await db.people.update_one({"_id": person_id}, {"$set": {"active": active}})
     if not result.matched_count:
         raise NotFound(f"no person {person_id!r}", reason="unknown_person")
+    if not active:
+        await withdraw_codes(db, person_id=person_id, now=now or datetime.now(UTC))
 
 
 async def update_person(db: Database, *, person_id: str, **changes) -> Person:
@@ -117,9 +122,11 @@ async def update_person(db: Database, *, person_id: str, **changes) -> Person:
     return await get_person(db, person_id)
 
 
-async def remove_person(db: Database, *, person_id: str) -> None:
-    """The person goes; their grants with them. Their audit stays."""
+async def remove_person(db: Database, *, person_id: str, now: datetime | None = None) -> None:
+    """The person goes; their grants and a code already mailed to them with them. Their audit stays."""
     result = await db.people.delete_one({"_id": person_id})
     if not result.deleted_count:
         raise NotFound(f"no person {person_id!r}", reason="unknown_person")
     await db.grants.delete_many({"person": person_id})
+    await db.doors.update_many({"watchers": person_id}, {"$pull": {"watchers": person_id}})
+    await withdraw_codes(db, person_id=person_id, now=now or datetime.now(UTC))

@@ -1,6 +1,7 @@
 """Server side of the device protocol's signatures: check a request, sign a reply. The
 signature base itself comes from doorlogic.httpsig, the firmware's own module, so both ends
-build it with the same code."""
+build it with the same code; the parsers and the reply signer are its backend half,
+doorlogic.httpsig_server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from doorlogic import httpsig
+from doorlogic import httpsig, httpsig_server
 from smartdoor.errors import NotAuthenticated
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_\-=]{22,128}$")  # ≥16 random bytes as base64url or hex
@@ -35,8 +36,8 @@ def parse_request_signature(headers, *, has_body: bool) -> SignedParams:
     if not sig_input or not sig:
         raise _refuse("request is not signed")
     try:
-        ids, params, raw = httpsig.parse_signature_input(sig_input)
-        signature = httpsig.parse_signature(sig)
+        ids, params, raw = httpsig_server.parse_signature_input(sig_input)
+        signature = httpsig_server.parse_signature(sig)
     except httpsig.SignatureError as exc:
         raise _refuse(f"malformed signature headers: {exc}") from None
     expected = [c for c, _ in httpsig.request_components("GET", "/", "x" if has_body else None)]
@@ -62,17 +63,17 @@ def check_signature(params: SignedParams, *, key: bytes, method: str, path: str,
     digest = None
     if body:
         digest = headers.get("content-digest")
-        if digest is None or not httpsig.equal(digest.encode(), httpsig.content_digest(body).encode()):
+        if digest is None or not httpsig_server.equal(digest.encode(), httpsig.content_digest(body).encode()):
             raise _refuse("Content-Digest does not match the body")
     try:
         base = httpsig.signature_base(httpsig.request_components(method, path, digest), params.raw)
     except httpsig.SignatureError:
         raise _refuse("malformed signed component") from None
-    if not httpsig.equal(params.signature, httpsig.hmac_sha256(key, base)):
+    if not httpsig_server.equal(params.signature, httpsig_server.hmac_sha256(key, base)):
         raise _refuse("signature does not verify")
 
 
 def reply_headers(
     *, key: bytes, keyid: str, status: int, body: bytes, request_signature: str, now: datetime
 ) -> dict[str, str]:
-    return httpsig.sign_reply(key, keyid, status, body, request_signature, int(now.timestamp()))
+    return httpsig_server.sign_reply(key, keyid, status, body, request_signature, int(now.timestamp()))

@@ -32,7 +32,7 @@ FIRMWARE = "sim-0.2.0"
 
 
 class MemoryStore:
-    """What the board keeps in flash (doorlogic.store.Store), kept in memory as JSON text."""
+    """What the board keeps in flash (doorlogic.offline.Store), kept in memory as JSON text."""
 
     def __init__(self) -> None:
         self._text = "{}"

@@ -63,6 +63,23 @@ class Database:
     def audit(self) -> AsyncCollection:
         return self.db["audit"]
 
+    # the admin web app's (smartdoor.admin)
+    @property
+    def admin_sessions(self) -> AsyncCollection:
+        return self.db["admin_sessions"]
+
+    @property
+    def login_limits(self) -> AsyncCollection:
+        return self.db["login_limits"]
+
+    @property
+    def setup_links(self) -> AsyncCollection:
+        return self.db["setup_links"]
+
+    @property
+    def passkeys(self) -> AsyncCollection:
+        return self.db["passkeys"]
+
     async def append_audit(self, events: list[dict]) -> None:
         if self._audit_writer is None:
             self._audit_writer = GroupWriter(lambda: self.audit)  # the current client's, after a reconnect too
@@ -79,6 +96,11 @@ class Database:
         # TTL only cleans up; every query checks expiry itself
         await self.nonces.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
         await self.audit.create_index([("door", ASCENDING), ("at", DESCENDING)])
+        await self.audit.create_index([("person", ASCENDING), ("at", DESCENDING)])  # a member's own history
+        await self.admin_sessions.create_index([("person", ASCENDING)])  # "log out everywhere"
+        for expiring in (self.admin_sessions, self.login_limits, self.setup_links):
+            await expiring.create_index([("purge_at", ASCENDING)], expireAfterSeconds=0)
+        await self.passkeys.create_index([("person", ASCENDING)])
         await self._audit_retention(audit_retention_days * 86400)
         await self._upgrade_records()
 

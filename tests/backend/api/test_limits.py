@@ -80,7 +80,8 @@ async def test_lockout_doubles_and_first_lockout_is_mailed(harness):
         replies = await fail(device, cid, code, 5)
         waits.append(replies[-1].json()["retry_after"])
         if len(waits) == 1:
-            mails += 1  # the lockout notice
+            mails += 1  # the lockout notice, sent after the reply
+            await harness.settle()
             notice = harness.sink.wait_for(mails)[0]
             assert "locked out" in notice["subject"] and notice["to"] == ["alice@example.com"]
         harness.clock.advance(waits[-1])

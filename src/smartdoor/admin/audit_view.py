@@ -1,0 +1,193 @@
+"""The audit as the admin pages show it: one filter (door, person, outcome, reason, event,
+time range) used alike by the table, its pages, the export, the chart and the live feed; a
+member's filter is always narrowed to their own events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from smartdoor.errors import InvalidInput
+from smartdoor.store.database import Database
+
+OUTCOMES = ("success", "failure", "refused", "info")
+PER_PAGE = 50
+MAX_PAGE = 10_000
+EXPORT_LIMIT = 100_000
+WORD = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")  # ids, event names, reasons
+CHART_DAYS = 30
+MAX_CHART_DAYS = 366
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    door: str | None = None
+    person: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    event: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def query(self) -> dict:
+        flt: dict = {}
+        for name in ("door", "person", "outcome", "reason", "event"):
+            if (value := getattr(self, name)) is not None:
+                flt[name] = value
+        if self.since or self.until:
+            flt["at"] = {}
+            if self.since:
+                flt["at"]["$gte"] = self.since
+            if self.until:
+                flt["at"]["$lt"] = self.until
+        return flt
+
+    def matches(self, event: dict) -> bool:
+        """The same test as query(), for one event (the live feed)."""
+        for name in ("door", "person", "outcome", "reason", "event"):
+            if (value := getattr(self, name)) is not None and event.get(name) != value:
+                return False
+        at = event.get("at")
+        if self.since and (not isinstance(at, datetime) or at < self.since):
+            return False
+        return not (self.until and (not isinstance(at, datetime) or at >= self.until))
+
+    def params(self) -> dict[str, str]:
+        """As query parameters (for links: pages, export, live feed)."""
+        out = {n: getattr(self, n) for n in ("door", "person", "outcome", "reason", "event") if getattr(self, n)}
+        if self.since:
+            out["since"] = self.since.strftime("%Y-%m-%dT%H:%M")
+        if self.until:
+            out["until"] = self.until.strftime("%Y-%m-%dT%H:%M")
+        return out
+
+
+def _word(name: str, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not WORD.match(value):
+        raise InvalidInput(f"{name}: letters, digits and _ . : - only, at most 64")
+    return value
+
+
+def _time(name: str, value: str | None) -> datetime | None:
+    """A UTC time as a browser's datetime-local field (or a date) sends it."""
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if len(value) <= 32 else None
+    except ValueError:
+        parsed = None
+    if parsed is None or not 1970 <= parsed.year <= 9999:
+        raise InvalidInput(f"{name}: a time like 2026-11-25T08:00")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_filter(params, *, own_person: str | None = None) -> AuditFilter:
+    """From query parameters; `own_person` (a member) replaces any person asked for."""
+    outcome = params.get("outcome") or None
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidInput("outcome: " + ", ".join(OUTCOMES))
+    flt = AuditFilter(
+        door=_word("door", params.get("door")),
+        person=_word("person", params.get("person")),
+        outcome=outcome,
+        reason=_word("reason", params.get("reason")),
+        event=_word("event", params.get("event")),
+        since=_time("since", params.get("since")),
+        until=_time("until", params.get("until")),
+    )
+    return replace(flt, person=own_person) if own_person is not None else flt
+
+
+def parse_page(value: str | None) -> int:
+    if value is None or value == "":
+        return 1
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise InvalidInput(f"page: 1 to {MAX_PAGE}")
+    return int(value)
+
+
+@dataclass
+class EventsPage:
+    events: list[dict]
+    page: int
+    has_next: bool
+
+
+async def page_of_events(db: Database, flt: AuditFilter, *, page: int, per_page: int = PER_PAGE) -> EventsPage:
+    """Newest first; one more than a page is read to know whether there is a next one."""
+    cursor = db.audit.find(flt.query()).sort([("at", -1), ("_id", -1)]).skip((page - 1) * per_page)
+    rows = await cursor.limit(per_page + 1).to_list()
+    return EventsPage(events=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+async def events_for_export(db: Database, flt: AuditFilter) -> list[dict]:
+    """Every event of the filtered view (all its pages), in its order."""
+    cursor = db.audit.find(flt.query(), {"_id": 0}).sort([("at", -1), ("_id", -1)]).limit(EXPORT_LIMIT)
+    return await cursor.to_list()
+
+
+async def names(db: Database) -> dict[str, dict[str, str]]:
+    """Door and person names by id, to show names instead of ids."""
+    doors = {d["_id"]: d["name"] for d in await db.doors.find({}, {"name": 1}).to_list()}
+    people = {p["_id"]: p["name"] for p in await db.people.find({}, {"name": 1}).to_list()}
+    return {"door": doors, "person": people}
+
+
+@dataclass
+class Chart:
+    days: list[dict]  # {"day": "2026-11-25", "counts": {outcome: n}, "total": n}
+    peak: int
+    width: int
+    height: int
+    bars: list[dict]  # ready to draw: x, width, and one rect per outcome (y, height)
+
+
+def _day_range(flt: AuditFilter, now: datetime, days: int) -> tuple[datetime, datetime]:
+    end = flt.until or now
+    start = flt.since or end - timedelta(days=days)
+    if (end - start).days > MAX_CHART_DAYS:
+        start = end - timedelta(days=MAX_CHART_DAYS)
+    return start, end
+
+
+async def per_day_chart(db: Database, flt: AuditFilter, *, now: datetime, days: int = CHART_DAYS) -> Chart:
+    """Events per UTC day and outcome over the filter's range (default: the last `days` days),
+    counted by the database, laid out for a server-rendered SVG."""
+    start, end = _day_range(flt, now, days)
+    match = replace(flt, since=start).query()  # the end: as asked, else up to the newest event
+    pipeline = [
+        {"$match": match},
+        {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$at"}}, "outcome": "$outcome"},
+                    "n": {"$sum": 1}}},
+    ]  # fmt: skip
+    counts: dict[str, dict[str, int]] = {}
+    for row in await (await db.audit.aggregate(pipeline)).to_list():
+        counts.setdefault(row["_id"]["day"], {})[row["_id"].get("outcome") or "info"] = row["n"]
+    day_list = []
+    day = start.date()
+    while day <= end.date():
+        key = day.isoformat()
+        c = counts.get(key, {})
+        day_list.append({"day": key, "counts": c, "total": sum(c.values())})
+        day += timedelta(days=1)
+    return _layout(day_list)
+
+
+def _layout(days: list[dict], *, width: int = 600, height: int = 160) -> Chart:
+    peak = max([d["total"] for d in days] + [1])
+    slot = width / max(len(days), 1)
+    bars = []
+    for i, d in enumerate(days):
+        y = height
+        rects = []
+        for outcome in OUTCOMES:
+            n = d["counts"].get(outcome, 0)
+            if n:
+                h = n / peak * (height - 10)
+                y -= h
+                rects.append({"outcome": outcome, "y": round(y, 1), "height": round(h, 1), "n": n})
+        bars.append({"x": round(i * slot + slot * 0.1, 1), "width": round(slot * 0.8, 1), "rects": rects, **d})
+    return Chart(days=days, peak=peak, width=width, height=height, bars=bars)

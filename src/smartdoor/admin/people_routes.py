@@ -1,0 +1,142 @@
+"""People: the list, adding, editing, disabling, removing, and set-up links for those who log
+in. Every change is audited with its actor. There is always at least one active administrator:
+a change that would leave none is refused."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from smartdoor.admin import audit_view, grants_view, passkeys, sessions, setup_links
+from smartdoor.admin.core import LOGIN_ROLES, AdminRoute, audit_action, page, redirect, require_admin, services
+from smartdoor.admin.forms import read_form
+from smartdoor.admin.web import origin
+from smartdoor.errors import AlreadyExists, InvalidInput
+from smartdoor.people import service as people
+from smartdoor.people.models import ROLES, Person
+from smartdoor.store.database import Database
+
+router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
+PERSON_FIELDS = frozenset({"name", "email", "role", "keypad"})
+MAX_ID = 40
+
+
+def _person_id(person_id: str) -> str:
+    if len(person_id) > MAX_ID:
+        raise InvalidInput("no such person")
+    return person_id
+
+
+async def _keep_an_admin(db: Database, *, person: Person, leaving: bool) -> None:
+    """Refuses a change that would leave no active administrator."""
+    if not leaving or person["role"] != "admin" or not person.get("active"):
+        return
+    others = await db.people.count_documents({"role": "admin", "active": True, "_id": {"$ne": person["_id"]}})
+    if not others:
+        raise AlreadyExists("this is the last active administrator: make someone else one first",
+                            reason="last_admin")  # fmt: skip
+
+
+@router.get("/people")
+async def people_page(request: Request):
+    viewer = await require_admin(request)
+    rows = await people.list_people(services(request).db)
+    return page(request, "people.html", viewer=viewer, people=rows, roles=ROLES)
+
+
+@router.post("/people")
+async def add_person(request: Request):
+    viewer = await require_admin(request)
+    svc = services(request)
+    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields=PERSON_FIELDS)
+    person = await people.add_person(
+        svc.db, name=form.get("name", ""), email=form.get("email", ""), role=form.get("role", "member"),
+        keypad=form.get("keypad") or None, now=svc.clock.now(),
+    )  # fmt: skip
+    await audit_action(request, viewer, "person_added", person=person["_id"], role=person["role"])
+    return redirect(f"/admin/people/{person['_id']}?done=person_added")
+
+
+@router.get("/people/{person_id}")
+async def person_page(request: Request, person_id: str):
+    viewer = await require_admin(request)
+    svc = services(request)
+    person = await people.get_person(svc.db, _person_id(person_id))
+    person.pop("password_hash", None)
+    events = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(person=person["_id"]), page=1, per_page=10)
+    return page(
+        request, "person.html", viewer=viewer, person=person, roles=ROLES, events=events.events,
+        names=await audit_view.names(svc.db), passkeys=await passkeys.of_person(svc.db, person["_id"]),
+        grants=await grants_view.person_grants(svc.db, person_id=person["_id"], now=svc.clock.now()),
+        doors=await grants_view.door_choices(svc.db),
+        can_log_in=person["role"] in LOGIN_ROLES, done=request.query_params.get("done"),
+    )  # fmt: skip
+
+
+@router.post("/people/{person_id}")
+async def edit_person(request: Request, person_id: str):
+    viewer = await require_admin(request)
+    svc = services(request)
+    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields=PERSON_FIELDS)
+    before = await people.get_person(svc.db, _person_id(person_id))
+    changes = {k: v for k, v in form.items() if v != "" and v != before.get(k)}
+    await _keep_an_admin(svc.db, person=before, leaving=changes.get("role", "admin") != "admin")
+    after = await people.update_person(svc.db, person_id=before["_id"], **changes)
+    if {"role", "email"} & set(changes):  # what they may do, or who they are, changed: log in again
+        await sessions.end_all_sessions(svc.db, person_id=before["_id"])
+    if changes:
+        await audit_action(request, viewer, "person_updated", person=before["_id"], changed=sorted(changes),
+                           role=after["role"])  # fmt: skip
+    return redirect(f"/admin/people/{before['_id']}?done=person_updated")
+
+
+async def _set_active(request: Request, person_id: str, active: bool):
+    viewer = await require_admin(request)
+    svc = services(request)
+    await read_form(request, svc.settings, csrf=viewer.csrf)
+    person = await people.get_person(svc.db, _person_id(person_id))
+    await _keep_an_admin(svc.db, person=person, leaving=not active)
+    await people.set_active(svc.db, person_id=person["_id"], active=active)
+    if not active:
+        await sessions.end_all_sessions(svc.db, person_id=person["_id"])
+    await audit_action(request, viewer, "person_enabled" if active else "person_disabled", person=person["_id"])
+    return redirect(f"/admin/people/{person['_id']}?done={'person_enabled' if active else 'person_disabled'}")
+
+
+@router.post("/people/{person_id}/disable")
+async def disable_person(request: Request, person_id: str):
+    return await _set_active(request, person_id, False)
+
+
+@router.post("/people/{person_id}/enable")
+async def enable_person(request: Request, person_id: str):
+    return await _set_active(request, person_id, True)
+
+
+@router.post("/people/{person_id}/remove")
+async def remove_person(request: Request, person_id: str):
+    viewer = await require_admin(request)
+    svc = services(request)
+    await read_form(request, svc.settings, csrf=viewer.csrf)
+    person = await people.get_person(svc.db, _person_id(person_id))
+    await _keep_an_admin(svc.db, person=person, leaving=True)
+    await people.remove_person(svc.db, person_id=person["_id"])
+    await sessions.end_all_sessions(svc.db, person_id=person["_id"])
+    await svc.db.passkeys.delete_many({"person": person["_id"]})
+    await svc.db.setup_links.delete_many({"person": person["_id"]})
+    await audit_action(request, viewer, "person_removed", person=person["_id"])
+    return redirect("/admin/people?done=person_removed")
+
+
+@router.post("/people/{person_id}/setup-link")
+async def make_setup_link(request: Request, person_id: str):
+    viewer = await require_admin(request)
+    svc = services(request)
+    await read_form(request, svc.settings, csrf=viewer.csrf)
+    person = await people.get_person(svc.db, _person_id(person_id))
+    if person["role"] not in LOGIN_ROLES or not person.get("active"):
+        raise InvalidInput("only an active administrator or member logs in")
+    token = await setup_links.create_link(svc.db, person_id=person["_id"], by=viewer.id, now=svc.clock.now())
+    await audit_action(request, viewer, "setup_link_made", person=person["_id"])
+    url = setup_links.link_url(origin(request, svc.settings), token)
+    return page(request, "setup_link.html", viewer=viewer, person=person, url=url,
+                hours=int(setup_links.LINK_LIFETIME.total_seconds() // 3600))  # fmt: skip

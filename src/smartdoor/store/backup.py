@@ -43,11 +43,13 @@ FORMAT_VERSION = 1
 # not backed up: what is only worth something for minutes and would be wrong after a restore
 NOT_BACKED_UP = {
     "nonces",  # the replay ledger: kept a little longer than the 300 s signature window
+    "admin_sessions",  # admin logins (hours at most): after a restore everybody logs in again
+    "login_limits",  # login throttles (minutes)
 }
 SEALED_NOTE = (
     "Door secrets, code keys and offline credentials in this file are sealed (AES-GCM) under keys "
-    "derived from SECRET_KEY (key_id names it): a restore needs the same SECRET_KEY. People and the "
-    "audit are in plain text: keep this file as private as the database."
+    "derived from SECRET_KEY (key_id names it): a restore needs the same SECRET_KEY. People (with their "
+    "password hashes and passkeys) and the audit are not encrypted: keep this file as private as the database."
 )
 INSERT_BATCH = 500
 # datetimes come back aware (UTC), as the app's client reads them

@@ -43,6 +43,8 @@ def load_settings(**overrides) -> Settings:
 
 def run_with_db(fn, settings: Settings | None = None, **open_options):
     settings = settings or load_settings()
+    # a command may read a lot (audit, backup): no per-operation timeout, as before the server had one
+    open_options.setdefault("operation_timeout_ms", 0)
 
     async def main():
         async with open_database(settings, **open_options) as db:
@@ -602,7 +604,7 @@ def backup(
         return summary
 
     try:
-        summary = run_with_db(go, load_settings(), operation_timeout_ms=0)  # a backup may read for minutes
+        summary = run_with_db(go, load_settings())
     except backups.BackupError as exc:
         typer.echo(f"smartdoor: {exc}", err=True)
         raise typer.Exit(1) from None

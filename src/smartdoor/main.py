@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from smartdoor import __version__, admin
 from smartdoor.api import device, errors, health, legacy
+from smartdoor.api.db_deadline import DatabaseDeadline
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
 from smartdoor.api.lockout_gate import LockoutGate
@@ -83,6 +84,7 @@ def create_app(
     admin.install(app, settings)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"])
+    app.add_middleware(DatabaseDeadline)  # /admin: one deadline per request, not 5 s per operation
     app.add_middleware(LockoutGate)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost
     return app

@@ -36,7 +36,9 @@ BUZZER_PIN = 13
 # Where the servo goes at boot: "locked" (fail-secure), "unlocked" (fail-safe, e.g. a fire
 # exit) or "last" (the last commanded state, kept in flash)
 SAFE_STATE = "locked"
-HEARTBEAT_SECONDS = 300  # state report with uptime, RSSI and free heap
+# State report with uptime, RSSI and free heap; its reply is also how a remote lock/unlock
+# reaches the door (every 5 s for 2 minutes after one came). 30..86400
+HEARTBEAT_SECONDS = 30
 AUTO_RELOCK_SECONDS = 0  # lock again this long after an unlock; 0 = off
 
 # Optional inputs and outputs: None = not fitted

@@ -200,14 +200,16 @@ async def harness(make_harness):
 
 
 class LiveBackend:
-    def __init__(self, settings, sink) -> None:
+    def __init__(self, settings, sink, *, clock=None, routers=None) -> None:
+        """clock: the app's clock (a FakeClock for a story across hours); routers(port): extra
+        routers to mount (e.g. the demo's simulator page, which must know the port)."""
         self.settings, self.sink = settings, sink
-        self.app = create_app(settings)
-        self.loop = asyncio.new_event_loop()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings, clock=clock, extra_routers=routers(self.port) if routers else ())
+        self.loop = asyncio.new_event_loop()
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self._serve, name="backend", daemon=True)
 

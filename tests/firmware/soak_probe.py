@@ -26,7 +26,7 @@ def forget_history(r):
 
 
 def cycle(r, i):
-    r.press("*" if i % 2 == 0 else "#")
+    r.press("*#" if i % 2 == 0 else "##")  # no person number: the shared codes
     r.run(2100, step=700)
     r.press("123456")
     r.run(3100, step=1100)

@@ -210,6 +210,7 @@ async def test_keys_timers_and_watchdog_run_during_a_slow_call_and_c_cancels(bac
         assert boot.get("heap", 1) > 0  # gc.mem_free(): MicroPython only
         backend.delay_s = 2.0
         await hold(hw, "*")
+        await hold(hw, "#")  # no number: the shared codes
         await until(
             lambda: door.machine.state == "sending",
             why=lambda: repr((door.display.lines, door.machine.last_result, backend.fake.requests[-2:])),
@@ -223,6 +224,7 @@ async def test_keys_timers_and_watchdog_run_during_a_slow_call_and_c_cancels(bac
         assert door.machine.state == "ready"
         backend.delay_s = 0.0
         await hold(hw, "*")
+        await hold(hw, "#")  # no number: the shared codes
         await until(lambda: door.machine.state == "sent")
         for k in "123456":
             await hold(hw, k)
@@ -265,6 +267,7 @@ async def test_missing_lcd_never_stops_the_door(backend, tmp_path):
     try:
         await until(lambda: door.machine.state == "ready")
         await hold(hw, "*")
+        await hold(hw, "#")  # no number: the shared codes
         await until(lambda: door.machine.state == "sent")
     finally:
         task.cancel()
@@ -319,6 +322,7 @@ async def test_a_reply_lost_on_the_wire_is_recovered_by_the_identical_resend(bac
     try:
         await until(lambda: door.machine.state == "ready" and door.machine.running is None)
         await hold(hw, "*")
+        await hold(hw, "#")  # no number: the shared codes
         await until(lambda: door.machine.state == "sent", why=lambda: repr(door.display.lines))
         sent = [p for _m, p, _b in backend.fake.requests if p == "/api/v1/otp/request"]
         assert len(sent) == 2 and backend.fake.n == 1  # two sends, one code request handled

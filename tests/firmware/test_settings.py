@@ -22,7 +22,7 @@ def good(**extra):
 def test_a_good_config_passes_with_defaults():
     cfg, errors = settings.check(good())
     assert errors == []
-    assert cfg["SAFE_STATE"] == "locked" and cfg["SERVO_RELEASE_MS"] == 700 and cfg["HEARTBEAT_SECONDS"] == 300
+    assert cfg["SAFE_STATE"] == "locked" and cfg["SERVO_RELEASE_MS"] == 700 and cfg["HEARTBEAT_SECONDS"] == 30
     assert cfg["DOOR_SENSOR_PIN"] is None and cfg["LCD_ADDR"] is None and cfg["DEBUG"] is False
 
 

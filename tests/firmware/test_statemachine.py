@@ -21,13 +21,14 @@ def paths(r):
 
 def test_unlock_flow_screens_and_sounds():
     r = Rig()
-    r.press("*")
+    r.press("*#")
     r.run_until("entry")
     r.press("123456")
     assert r.servo.calls == ["lock", "unlock"] and r.servo.angle == 0
     shown = r.display.history
     for screen in [
         ("Press # or *", "#=Lock *=Unlock"),
+        ("Your number:", "none? press #"),
         ("Sending OTP...", "to unlock"),
         ("OTP Sent!", "Check Email"),
         ("Unlock code:", "______"),
@@ -37,7 +38,7 @@ def test_unlock_flow_screens_and_sounds():
         ("Door Unlocked", "Welcome"),
     ]:
         assert screen in shown
-    assert r.buzzer.calls == ["startup", "key", "success"] + ["key"] * 6 + ["action"]
+    assert r.buzzer.calls == ["startup", "key", "key", "success"] + ["key"] * 6 + ["action"]
     assert paths(r) == ["/api/v1/state", REQ, VER, "/api/v1/state"]  # boot report first
     assert r.machine.door == "unlocked"
     r.run(3010)
@@ -46,7 +47,7 @@ def test_unlock_flow_screens_and_sounds():
 
 def test_lock_flow():
     r = Rig()
-    r.press("#")
+    r.press("##")
     r.run_until("entry")
     r.press("123456")
     assert r.servo.calls == ["lock", "lock"] and r.servo.angle == 90
@@ -56,11 +57,11 @@ def test_lock_flow():
 
 def test_sent_screen_lasts_two_seconds_and_typing_skips_it():
     r = Rig()
-    r.press("*")
+    r.press("*#")
     t = r.run_until("entry")
     assert 2000 <= t <= 2002
     r2 = Rig()
-    r2.press("*")
+    r2.press("*#")
     r2.press("1")
     assert r2.state() == "entry" and r2.display.lines[1] == "*_____"
 
@@ -109,7 +110,7 @@ def test_cancel_goes_back_to_ready_without_network():
 
 def test_idle_timeout_exactly_30s_after_last_key():
     r = Rig()
-    r.press("*")
+    r.press("*#")
     r.run_until("entry")
     r.run(10000, step=1)
     r.press("5")
@@ -183,7 +184,7 @@ def test_verify_failures(status, body, lines):
 def test_request_failures(status, body, lines):
     r = Rig()
     r.server.queue(REQ, status, body)
-    r.press("#")
+    r.press("##")
     assert r.state() == "message" and r.display.lines == lines
     assert r.buzzer.calls[-1] == "error"
     r.run(3010)
@@ -196,7 +197,7 @@ def test_partial_success_proceeds_with_note():
         REQ, 200, {"status": "partial_success", "challenge_id": "ch1", "expires_in": 120, "digits": 6, "recipients": 2}
     )
     r.server.challenge, r.server.action = "ch1", "unlock"
-    r.press("*")
+    r.press("*#")
     assert r.display.lines == ("OTP Sent!", "Some mail failed")
     r.run_until("entry")
     r.press("123456")
@@ -221,7 +222,7 @@ def test_unsigned_error_reply_is_bad_signature():
     r = Rig()
     r.server.unsigned = True
     r.server.queue(REQ, 429, err("locked_out", retry_after=5))
-    r.press("*")
+    r.press("*#")
     assert r.machine.last_result.kind == "bad_signature"
     assert r.display.lines[0] == "Server untrusted"
 
@@ -238,7 +239,7 @@ def test_signed_success_for_other_action_does_not_move():
 def test_unreachable_and_wifi_down():
     r = Rig()
     r.server.down = True
-    r.press("*")
+    r.press("*#")
     assert r.display.lines == ("No server", "Try again later")
     assert r.buzzer.calls[-1] == "error"
     r.run(3010)
@@ -338,7 +339,7 @@ def test_every_screen_fits_16x2():
         screens.servo_fault(long),
         screens.bad_reply(),
         screens.offline_entry(6),
-        screens.offline_done("unlock"),
+        screens.done("unlock", "(offline)"),
         screens.exit_button(),
         screens.offline_wait(3599),
         screens.offline_unavailable("Clock not set"),

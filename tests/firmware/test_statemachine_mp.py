@@ -145,6 +145,8 @@ class FakeServer:
         self.wrong_codes = 0
         self.timeouts = []  # timeout_ms the device gave each call
         self.n = 0
+        self.command = None  # a remote {"id", "action"}: in every state reply until confirmed
+        self.keep_command = False  # True: a confirmation does not clear it (it did not arrive)
 
     def queue(self, path, status, obj):
         self.queued.setdefault(path, []).append((status, obj))
@@ -252,6 +254,12 @@ class FakeServer:
             return 200, {"status": "success", "action": self.action}
         if path == "/api/v1/state":
             reply = {"status": "ok", "server_time": self.now}
+            c = self.command
+            if obj.get("event") == "remote" and c is not None and obj.get("command") == c["id"]:
+                if not self.keep_command:
+                    self.command = c = None
+            if c is not None:
+                reply["command"] = dict(c)
             o = self.offline
             if o is not None and obj.get("offline_version") != o["version"]:
                 reply["offline"] = o
@@ -359,8 +367,8 @@ class Rig:
     def text(self):
         return self.display.text()
 
-    def to_entry(self, action_key="*"):
-        self.press(action_key)
+    def to_entry(self, action_key="*", person=""):
+        self.press(action_key + person + "#")
         self.run(2100)
         assert self.state() == "entry", self.text()
 
@@ -408,6 +416,9 @@ def test_safe_state_last_restores_the_kept_state():
 def test_unlock_flow():
     r = Rig()
     r.press("*")
+    assert r.state() == "person" and r.display.lines == ("Your number:", "none? press #")
+    assert r.server.paths() == [STATE]  # the boot report only: nothing asked yet
+    r.press("#")  # no number: the door's shared codes
     assert r.state() == "sent"
     assert r.display.lines == ("OTP Sent!", "Check Email")
     assert ("Sending OTP...", "to unlock") in r.display.history
@@ -497,6 +508,7 @@ def test_c_cancels_a_request_in_flight_and_its_result_is_ignored():
     r = Rig()
     m = r.machine
     m.key("*", r.now)  # no tick: the request is taken but not finished
+    m.key("#", r.now)  # no number: the shared codes
     job = m.take_job(r.now)
     assert job.kind == "request" and r.state() == "sending"
     m.key("C", r.now)
@@ -510,6 +522,7 @@ def test_keys_typed_during_a_request_are_kept():
     r = Rig()
     m = r.machine
     m.key("*", r.now)
+    m.key("#", r.now)  # no number: the shared codes
     job = m.take_job(r.now)
     for k in "123":
         m.key(k, r.now)  # the person types while the request runs
@@ -520,7 +533,7 @@ def test_keys_typed_during_a_request_are_kept():
 
 def test_idle_timeout_30s():
     r = Rig()
-    r.press("*")
+    r.press("*#")
     r.run_until("entry")
     r.run(29999, step=1)
     assert r.state() == "entry"
@@ -531,7 +544,7 @@ def test_idle_timeout_30s():
 def test_stale_clock_resyncs_from_signed_reply_and_retries_once():
     r = Rig()
     r.clock.set_epoch(EPOCH - 3600, "ntp")  # an hour behind
-    r.press("*")
+    r.press("*#")
     assert r.state() == "sent", r.text()
     assert r.server.paths()[-2:] == [REQ, REQ]
     assert abs(r.clock.now() - EPOCH) <= 1 and r.clock.source == "server"
@@ -541,7 +554,7 @@ def test_unsigned_stale_reply_does_not_set_the_clock():
     r = Rig()
     r.clock.set_epoch(EPOCH - 3600, "ntp")
     r.server.unsigned = True
-    r.press("*")
+    r.press("*#")
     assert r.machine.last_result.kind == "bad_signature"
     assert r.clock.now() == EPOCH - 3600
 
@@ -560,7 +573,7 @@ def test_lost_reply_resends_the_identical_request():
 def test_in_progress_waits_and_resends():
     r = Rig()
     r.server.busy[REQ] = 2
-    r.press("*")
+    r.press("*#")
     assert r.state() == "sent"
     assert r.slept == [1000, 1000]
     assert r.server.paths().count(REQ) == 3
@@ -579,7 +592,7 @@ def test_two_lost_replies_give_up_within_the_deadline():
 def test_unreachable_server_without_offline_codes():
     r = Rig()
     r.server.down = True
-    r.press("*")
+    r.press("*#")
     assert r.machine.last_result.kind == "unreachable"
     assert r.display.lines == ("No server", "Try again later")
     assert r.buzzer.calls[-1] == "error"
@@ -588,9 +601,9 @@ def test_unreachable_server_without_offline_codes():
 def test_locking_works_offline_without_a_code():
     r = Rig()
     r.server.down = True
-    r.press("#")
+    r.press("##")
     assert r.servo.calls == ["lock", "lock"] and r.machine.door == "locked"
-    assert r.display.lines == screens.offline_done("lock")
+    assert r.display.lines == screens.done("lock", "(offline)")
     r.server.down = False
     r.run(RETRY_LATER)
     assert reports(r.server, "offline")[-1]["state"] == "locked"
@@ -619,12 +632,12 @@ def test_offline_code_unlocks_once_per_step_and_uses_are_uploaded():
     r = offline_rig()
     assert r.vault.creds[0][0] == "phone"
     r.server.down = True
-    r.press("*")
+    r.press("*#")
     assert r.state() == "offline" and r.display.lines == ("Offline code:", "______")
     r.press(code_at(r.clock.now()))
-    assert r.servo.calls[-1] == "unlock" and r.display.lines == screens.offline_done("unlock")
+    assert r.servo.calls[-1] == "unlock" and r.display.lines == screens.done("unlock", "(offline)")
     r.run(3100)
-    r.press("*")
+    r.press("*#")
     r.press(code_at(r.clock.now()))  # the same step again: refused
     assert r.display.lines[0] == "Wrong code" and r.servo.calls.count("unlock") == 1
     r.server.down = False
@@ -639,17 +652,17 @@ def test_offline_wrong_codes_escalate_and_a_reset_does_not_clear_them():
     r = offline_rig()
     r.server.down = True
     for _ in range(3):
-        r.press("*")
+        r.press("*#")
         r.press("000000")
         r.run(3100)
-    r.press("*")
+    r.press("*#")
     assert r.display.lines == screens.offline_wait(27), r.text()
     # a reset (new machine on the same flash) waits the whole 30 s again
     r2 = Rig(store=r.store, server=r.server)
-    r2.press("*")
+    r2.press("*#")
     assert r2.display.lines == screens.offline_wait(30), r2.text()
     r2.run(30000)
-    r2.press("*")
+    r2.press("*#")
     assert r2.state() == "offline"
     r2.press(code_at(r2.clock.now()))
     assert r2.servo.calls[-1] == "unlock"
@@ -659,7 +672,7 @@ def test_offline_needs_a_clock():
     r = offline_rig()
     r.server.down = True
     r.clock.source = None
-    r.press("*")
+    r.press("*#")
     assert r.display.lines == screens.offline_unavailable("Clock not set")
 
 
@@ -710,7 +723,7 @@ def test_timers_across_the_tick_wrap_and_14_days():
         assert r.machine.door == "locked", d
     beats = len(reports(r.server, "heartbeat"))
     assert 14 * 24 - 1 <= beats <= 14 * 24 + 1, beats
-    r.press("*")
+    r.press("*#")
     r.run_until("entry")
     r.run(30000, step=100)
     assert r.state() == "ready"
@@ -733,6 +746,187 @@ def test_wifi_down_message_without_offline_codes():
     assert r.server.requests == []
 
 
+# --- a person at the keypad ---------------------------------------------------------------
+NOT_ALLOWED = {"status": "error", "error": "not_allowed", "message": "Not allowed now"}
+
+
+def test_a_person_types_their_number_after_the_action_key():
+    r = Rig()
+    r.press("*")
+    assert r.display.lines == screens.person("") == ("Your number:", "none? press #")
+    r.press("47A9D11")  # a letter is ignored, D deletes
+    assert r.display.lines == ("Your number:", "4711  #=OK") and r.state() == "person"
+    assert r.server.paths() == [STATE]  # nothing asked until # confirms
+    r.press("#")
+    assert last_path(r.server, REQ) == {"action": "unlock", "person": "4711"}
+    assert r.state() == "sent"
+    r.run(2100)
+    r.press("123456")
+    assert r.servo.calls == ["lock", "unlock"] and r.display.lines == screens.done("unlock")
+
+
+def test_a_number_is_at_most_6_digits_and_c_or_idle_cancels_it():
+    r = Rig()
+    r.press("#1234567")
+    assert r.display.lines == ("Your number:", "123456  #=OK")
+    r.press("C")
+    assert r.state() == "ready"
+    r.press("*12")
+    r.run(29999, step=1)
+    assert r.state() == "person"
+    r.run(1)
+    assert r.state() == "ready" and REQ not in r.server.paths()
+
+
+def test_a_refusal_reads_not_allowed_now_and_moves_nothing():
+    r = Rig()
+    r.server.queue(REQ, 403, NOT_ALLOWED)
+    r.press("*4711#")
+    assert r.display.lines == screens.not_allowed() == ("Not allowed now", "Ask an admin")
+    assert r.buzzer.calls[-1] == "error" and r.servo.calls == ["lock"]
+    r.run(3100)
+    assert r.state() == "ready"
+
+
+def test_a_door_without_shared_codes_asks_for_the_number_again():
+    r = Rig()
+    r.server.queue(REQ, 403, {"status": "error", "error": "person_required", "message": "Type your number"})
+    r.press("##")
+    assert r.display.lines == screens.number_needed() == ("Number needed", "Type it, then #")
+    r.run(3100)
+    assert r.state() == "person" and r.display.lines == screens.person("")
+    r.press("4711#")
+    assert last_path(r.server, REQ) == {"action": "lock", "person": "4711"} and r.state() == "sent"
+
+
+def test_a_withdrawn_code_reads_as_expired():
+    r = Rig()
+    r.to_entry(person="4711")
+    r.server.queue(VER, 410, {"status": "error", "error": "withdrawn", "message": "withdrawn"})
+    r.press("123456")
+    assert r.display.lines == screens.expired() and r.servo.calls == ["lock"]
+    r.run(3100)
+    assert r.state() == "ready"
+
+
+# --- remote lock / unlock ---------------------------------------------------------------------
+def remote_rig(action="unlock", **kw):
+    """A door whose backend holds a remote command, delivered with the first heartbeat (60 s)."""
+    kw.setdefault("heartbeat_s", 60)
+    r = Rig(**kw)
+    r.server.command = {"id": "c1", "action": action}
+    r.run(60000, step=100)
+    return r
+
+
+def test_a_remote_unlock_is_carried_out_and_confirmed():
+    r = remote_rig()
+    assert r.servo.calls == ["lock", "unlock"] and r.machine.door == "unlocked"
+    assert r.display.lines == screens.done("unlock", "(remote)") and r.buzzer.calls[-1] == "action"
+    confirm = reports(r.server, "remote")
+    assert confirm == [{"state": "unlocked", "firmware": "test", "uptime": 5, "event": "remote", "command": "c1"}]
+    assert r.server.command is None
+    kept = json.loads(r.store.text)
+    assert kept["door"] == "unlocked" and kept["command"] == "c1"  # one flash write holds both
+
+
+def test_a_command_delivered_again_is_not_carried_out_twice():
+    # the backend did not take the confirmation, so the next state replies bring the command again
+    r = Rig(heartbeat_s=60)
+    r.server.command = {"id": "c1", "action": "unlock"}
+    r.server.keep_command = True
+    r.run(60000 + 12000, step=100)
+    assert r.servo.calls == ["lock", "unlock"]
+    confirms = reports(r.server, "remote")
+    assert len(confirms) >= 3 and {c["command"] for c in confirms} == {"c1"}
+    writes = r.store.writes
+    r.run(10000, step=100)
+    assert r.store.writes == writes  # nothing changed: nothing written
+
+
+def test_the_identical_reply_to_a_resent_report_acts_once():
+    r = Rig(heartbeat_s=60)
+    r.server.command = {"id": "c1", "action": "lock"}
+    r.server.lose[STATE] = 1  # the heartbeat is handled, its reply lost: the door resends it
+    r.run(60000, step=100)
+    assert r.servo.calls == ["lock", "lock"] and len(reports(r.server, "heartbeat")) == 2
+    assert reports(r.server, "remote")[-1]["command"] == "c1" and r.server.command is None
+
+
+def test_a_reset_before_the_confirmation_does_not_act_again():
+    r = Rig(heartbeat_s=60, safe_state="last")
+    r.server.command = {"id": "c1", "action": "unlock"}
+    r.server.keep_command = True  # the confirmation never reaches the backend
+    r.run(60000, step=100)
+    assert r.servo.calls == ["lock", "unlock"]
+    confirmed = len(reports(r.server, "remote"))
+    # the board resets: a new machine on the same flash; the boot report's reply brings c1 again
+    r2 = Rig(store=r.store, server=r.server, safe_state="last", start=False)
+    r2.client._random.n = 1000  # fresh nonces, as os.urandom gives after a reset
+    r2.machine.start(r2.now)
+    r2.tick()
+    assert r2.servo.calls == ["unlock"]  # the boot's safe state ("last"), not the command
+    assert len(reports(r2.server, "remote")) == confirmed + 1
+    assert reports(r2.server, "remote")[-1] == {
+        "state": "unlocked",
+        "firmware": "test",
+        "uptime": 5,
+        "event": "remote",
+        "command": "c1",
+    }
+    r2.server.keep_command = False
+    r2.run(6000, step=100)
+    assert r2.servo.calls == ["unlock"] and r2.server.command is None
+
+
+def test_a_new_command_after_a_confirmed_one_is_carried_out():
+    r = remote_rig("lock")
+    r.server.command = {"id": "c2", "action": "unlock"}
+    r.run(5100, step=100)  # a command was seen lately: the door asks every 5 s
+    assert r.servo.calls == ["lock", "lock", "unlock"] and r.server.command is None
+
+
+def test_the_door_asks_every_5_s_for_2_minutes_after_a_command():
+    r = remote_rig()
+    before = len(reports(r.server, "heartbeat"))
+    r.run(120000, step=100)
+    fast = len(reports(r.server, "heartbeat")) - before
+    assert 22 <= fast <= 25, fast
+    r.run(120000, step=100)
+    assert len(reports(r.server, "heartbeat")) - before - fast <= 3  # back to every 60 s
+
+
+def test_a_remote_command_while_someone_types_keeps_their_screen():
+    r = Rig(heartbeat_s=60)
+    r.run(50000, step=100)
+    r.to_entry()
+    r.press("12")
+    r.server.command = {"id": "c1", "action": "unlock"}
+    r.run(10000, step=100)
+    assert r.servo.calls == ["lock", "unlock"] and r.display.lines == ("Unlock code:", "**____")
+
+
+def test_a_jammed_remote_command_is_confirmed_as_jammed():
+    def stall():
+        raise OSError("stall")
+
+    r = Rig(heartbeat_s=60)
+    r.servo.unlock = stall
+    r.server.command = {"id": "c1", "action": "unlock"}
+    r.run(60000, step=100)
+    assert r.display.lines[0] == "Servo fault"
+    assert reports(r.server, "remote")[-1]["state"] == "jammed" and r.server.command is None
+    assert json.loads(r.store.text)["command"] == "c1"
+
+
+def test_a_malformed_command_is_ignored():
+    for bad in ({"id": 7, "action": "unlock"}, {"id": "c1", "action": "open"}, {"action": "unlock"}, {"id": ""}):
+        r = Rig(heartbeat_s=60)
+        r.server.command = bad
+        r.run(60000, step=100)
+        assert r.servo.calls == ["lock"] and reports(r.server, "remote") == [], bad
+
+
 def test_screens_fit():
     for s in (
         screens.ready(),
@@ -744,6 +938,10 @@ def test_screens_fit():
         screens.diag_net("192.168.100.200", -67),
         screens.diag_server("10.0.0.1", True, 12),
         screens.entry("unlock", 3, 10),
+        screens.person("123456"),
+        screens.not_allowed(),
+        screens.number_needed(),
+        screens.done("unlock", "(remote)"),
         screens.offline_wait(3600),
         screens.offline_unavailable("Clock not set"),
         screens.config_error("DOOR_SECRET is the example", 5),

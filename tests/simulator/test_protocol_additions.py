@@ -63,6 +63,7 @@ def test_an_unsigned_stale_reply_does_not_set_the_clock(backend):
     device, ms = started(backend, transport=forge_stale)
     before = device.clock.now()
     device.press("*", ms())
+    device.press("#", ms())
     for _ in range(20):
         device.tick(ms(100))
     assert abs(device.clock.now() - before) <= 5 and device.servo.angle == LOCK_ANGLE
@@ -129,7 +130,7 @@ def test_offline_code_from_an_authenticator_opens_and_the_use_is_uploaded(backen
     assert device.machine.state == OFFLINE and device.lcd.lines == screens.offline_entry(0)
     for digit in totp.hotp(key, totp.step_of(device.clock.now())):
         device.press(digit, ms())
-    assert device.servo.angle == UNLOCK_ANGLE and device.lcd.lines == screens.offline_done("unlock")
+    assert device.servo.angle == UNLOCK_ANGLE and device.lcd.lines == screens.done("unlock", "(offline)")
     device.set_network(True)
     device.press("#", ms())  # back online: the next call succeeds and the use goes up
     device.tick(ms())

@@ -37,8 +37,11 @@ def started_device(backend, transport=None):
     return device, ms
 
 
-def request_code(device, ms, backend, mails_before: int = 0, key: str = "*") -> str:
+def request_code(device, ms, backend, mails_before: int = 0, key: str = "*", person: str = "") -> str:
     device.press(key, ms())
+    assert device.lcd.lines == screens.person("")
+    for digit in person + "#":  # no number: the door's shared codes
+        device.press(digit, ms())
     assert device.lcd.lines == screens.sending("unlock" if key == "*" else "lock")
     device.tick(ms())  # the signed code request goes out here (blocking, real HTTP)
     assert device.machine.state == SENT, device.machine.last_result
@@ -167,5 +170,6 @@ def test_unreachable_backend_shows_no_server():
     ms = Ms()
     device.start(ms())
     device.press("*", ms())
+    device.press("#", ms())
     device.tick(ms())
     assert device.lcd.lines == screens.unreachable() and device.servo.moves == [LOCK_ANGLE]

@@ -1,7 +1,8 @@
 """The README's main job, in a real browser: `smartdoor demo` as a subprocess (embedded DB,
 backend, SMTP sink, simulated door), driven by Playwright in headless Debian chromium (never a
-downloaded browser): press * on /simulator, read the code in /inbox, type it, watch the door
-unlock. The screenshot is kept in artifacts/."""
+downloaded browser): press * and # (no person number: the door's shared code) on /simulator,
+read the code in /inbox, type it, watch the door unlock; then the demo's person asks with
+their number and gets a code of their own. The screenshots are kept in artifacts/."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from smartdoor.web.demo import DEMO_PERSON_EMAIL, DEMO_PERSON_KEYPAD, DEMO_PERSON_NAME
 
 pytestmark = pytest.mark.browser
 
@@ -147,6 +150,8 @@ def test_demo_in_chromium_unlocks_with_the_mailed_code(demo, browser):
     assert page.locator("[data-key]").count() == 16
 
     page.click('[data-key="*"]')
+    wait_lcd(page, "Your number:", "none? press #")
+    page.click('[data-key="#"]')  # no number: the door's shared code
     wait_lcd(page, "OTP Sent!")
 
     inbox = context.new_page()
@@ -167,10 +172,21 @@ def test_demo_in_chromium_unlocks_with_the_mailed_code(demo, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "simulator-unlocked.png"), full_page=True)
 
-    # keyboard keys map to the keypad: Escape is C (cancel) during code entry
+    # the demo's person: their number, and the code goes to them alone (the keyboard works too:
+    # Enter is #, and Escape is C (cancel) during code entry)
     wait_lcd(page, "Press # or *")
+    assert f"type {DEMO_PERSON_KEYPAD} ({DEMO_PERSON_NAME}'s)" in page.locator(".help").inner_text()
     page.keyboard.press("#")
+    wait_lcd(page, "Your number:")
+    for i, digit in enumerate(DEMO_PERSON_KEYPAD):
+        page.keyboard.press(digit)
+        wait_lcd(page, "Your number:", DEMO_PERSON_KEYPAD[: i + 1] + "  #=OK")  # one at a time: posted in order
+    page.screenshot(path=str(ARTIFACTS / "simulator-person-number.png"), full_page=True)
+    page.keyboard.press("Enter")
     wait_lcd(page, "OTP Sent!")
+    inbox.reload()  # (the page reloads itself every 3 s too)
+    inbox.wait_for_selector('article[data-mail-index="1"]', timeout=WAIT_MS)
+    assert DEMO_PERSON_EMAIL in inbox.locator(".mail .meta").first.inner_text()
     page.keyboard.press("4")
     wait_lcd(page, "Lock code:", "*_____")
     page.keyboard.press("Backspace")

@@ -41,7 +41,9 @@ def test_network_switch_takes_the_door_offline_and_back(demo, browser):  # noqa:
     toggle.click()
     page.wait_for_selector('[data-network-toggle][data-network="online"]', timeout=WAIT_MS)
     wait_lcd(page, "Press # or *")
-    page.click('[data-key="*"]')
+    page.click('[data-key="*"]')  # online again: the door asks for a number first
+    wait_lcd(page, "Your number:")
+    page.click('[data-key="#"]')
     wait_lcd(page, "OTP Sent!")
     assert errors == []
 

@@ -103,6 +103,7 @@ def test_demo_process_uses_only_its_own_settings(tmp_path):
         token = re.search(r'name="demo-page-token" content="([^"]+)"', page).group(1)
         headers = {"Content-Type": "application/json", TOKEN_HEADER: token}  # as the page's script sends
         assert post(base + "/simulator/key", b'{"key": "*"}', headers) == 200
+        assert post(base + "/simulator/key", b'{"key": "#"}', headers) == 200  # no number: the shared codes
         inbox = wait_for_mail(base)
         assert DEMO_RECIPIENT in inbox and REAL not in inbox  # RECIPIENTS was not read
     finally:

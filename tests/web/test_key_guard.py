@@ -128,8 +128,8 @@ def test_loopback(host, loopback):
 def test_another_origin_in_chromium_cannot_press_a_key(tmp_path, browser):  # noqa: F811
     """A page on another origin (localhost vs 127.0.0.1 is enough for the browser) posts a
     text/plain "simple request", which needs no CORS preflight: the demo refuses it. Then the
-    demo's own page presses A; keys are handled in order, so once A's screen shows, a '*'
-    that had got through would already have mailed a code."""
+    demo's own page presses A; keys are handled in order, and A shows its screen only from
+    the ready screen: a '*' that had got through would have left the door asking for a number."""
     demo = DemoProcess(tmp_path)
     try:
         url = demo.wait_for_url()

@@ -51,10 +51,15 @@ class Vault:
         d["wrong"] = self.wrong
         self._store.save(d)
 
-    def save_door(self, state):
-        """The last commanded lock state (fail-secure boot); written only when it changes."""
-        if self.data.get("door") != state:
-            self.data["door"] = state
+    def save_door(self, state, command=None):
+        """The last commanded lock state (fail-secure boot) and, with it, the id of the remote
+        command that set it (a command is carried out once, across a reset); written only
+        when they change."""
+        d = self.data
+        if d.get("door") != state or (command and d.get("command") != command):
+            d["door"] = state
+            if command:
+                d["command"] = command
             self.save()
 
     @property

@@ -34,6 +34,12 @@ def ready(note=None):
     return _s("Press # or *", note or "#=Lock *=Unlock")
 
 
+def person(typed):
+    """After * or #: the person's keypad number (not a secret: the mailed code is), or
+    nothing, for the door's shared codes."""
+    return _s("Your number:", typed + "  #=OK" if typed else "none? press #")
+
+
 def sending(action):
     return _s("Sending OTP...", "to " + action)
 
@@ -54,18 +60,15 @@ def verifying():
     return _s("Verifying...", "Please wait")
 
 
-def done(action):
+def done(action, note=None):
+    """A lock or unlock done; note: how ("(offline)", "(remote)"), else a greeting."""
     if action == "unlock":
-        return _s("Door Unlocked", "Welcome")
-    return _s("Door Locked", "Goodbye")
+        return _s("Door Unlocked", note or "Welcome")
+    return _s("Door Locked", note or "Goodbye")
 
 
 def offline_entry(typed, digits=6):
     return _s("Offline code:", "*" * typed + "_" * (digits - typed))
-
-
-def offline_done(action):
-    return _s("Door Locked" if action == "lock" else "Door Unlocked", "(offline)")
 
 
 def exit_button():
@@ -105,6 +108,15 @@ def wrong_code(attempts_left):
     if attempts_left == 1:
         return _s("Wrong code", "1 try left")
     return _s("Wrong code", str(attempts_left) + " tries left")
+
+
+def not_allowed():
+    # the same words whatever the backend's reason: a refusal says nothing about anyone
+    return _s("Not allowed now", "Ask an admin")
+
+
+def number_needed():
+    return _s("Number needed", "Type it, then #")
 
 
 def expired():

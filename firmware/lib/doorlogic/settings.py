@@ -17,7 +17,7 @@ DEFAULTS = {
     "UNLOCK_ANGLE": 0,
     "SERVO_RELEASE_MS": 700,
     "SAFE_STATE": "locked",
-    "HEARTBEAT_SECONDS": 300,
+    "HEARTBEAT_SECONDS": 30,
     "AUTO_RELOCK_SECONDS": 0,
     "DOOR_SENSOR_PIN": None,
     "DOOR_OPEN_LEVEL": 1,  # the reed switch input reads this while the door stands open

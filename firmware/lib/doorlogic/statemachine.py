@@ -9,6 +9,17 @@
 # The board's asyncio task and the simulator's thread both drive it. Runs on CPython and
 # MicroPython.
 #
+# A person at the keypad: * (unlock) or # (lock), then their keypad number and # (the code
+# is mailed to them alone, if a grant allows it now), or # alone for the door's shared codes.
+# Offline the number is not asked: offline codes are per credential.
+#
+# Remote lock / unlock: a signed state reply may carry {"command": {"id", "action"}}. The door
+# carries it out once per id (the id is kept in flash with the lock state, so neither the
+# identical reply to a resent report nor a reset makes it act twice) and confirms it with a
+# state report {"event": "remote", "command": id}. Commands come only with state replies, so
+# the heartbeat is also the door's poll for them: every heartbeat_s (30 s by default), and
+# every 5 s for 2 minutes after a command was seen, when a second one is likely to follow.
+#
 # Parts passed in (duck-typed): display.show(l0, l1); buzzer.startup/key/success/error/
 # action(); servo.lock/unlock(); vault: doorlogic.offline.Vault (lock state and offline
 # codes kept in flash); clock: doorlogic.clock.Clock. Options (kept as attributes of the
@@ -27,6 +38,7 @@ BOOT = "boot"
 READY = "ready"  # "Press # or *"
 SENDING = "sending"  # code request in flight
 SENT = "sent"  # "OTP Sent!" shown briefly
+PERSON = "person"  # typing the person's keypad number (after * or #)
 ENTRY = "entry"  # typing the emailed code, masked
 VERIFYING = "verifying"  # verify in flight
 DONE = "done"  # "Door Locked" / "Door Unlocked" shown briefly
@@ -42,7 +54,9 @@ _REQUEST_DEADLINE_MS = const(15000)  # > the backend's 8 s mail bound + its answ
 _DEADLINE_MS = const(8000)  # verify, state report, offline uses
 _RETRY_MS = const(30000)  # background reports that could not be delivered go again after this
 _KEPT_KEYS = const(8)  # keys typed during a request, replayed when it ends
-_OFFLINE_DIGITS = const(6)
+_OFFLINE_DIGITS = const(6)  # also the longest keypad number
+_FAST_POLL_MS = const(5000)  # the heartbeat while a remote command was seen lately ...
+_FAST_FOR_MS = const(120000)  # ... this long ago
 
 
 class Job:
@@ -70,7 +84,7 @@ class DoorMachine:
         diagnostics=None,
         wifi_ok=None,
         status_extra=None,
-        heartbeat_s=300,
+        heartbeat_s=30,
         relock_s=0,
         safe_state="locked",
         reset_cause=None,
@@ -110,6 +124,7 @@ class DoorMachine:
         self._relock = Timer()
         self._retry = Timer()  # background jobs wait for this after a failure
         self._wait = Timer()  # the wait after wrong offline codes
+        self._fast = Timer()  # the short heartbeat after a remote command
         self._diag_info = {}
         self._diag_page = 0
 
@@ -146,7 +161,7 @@ class DoorMachine:
         elif st == SENT:
             self._to_entry(now_ms)  # typing straight away skips the rest of "OTP Sent!"
             self._entry_key(k, now_ms)
-        elif st == ENTRY or st == OFFLINE:
+        elif st == ENTRY or st == OFFLINE or st == PERSON:
             self._entry_key(k, now_ms)
         elif st == DIAG:
             if k == "A" and self._diag_page == 0:
@@ -160,7 +175,7 @@ class DoorMachine:
     def tick(self, now_ms):
         # every timer is polled here, every loop pass: a tick deadline left unpolled for
         # half the wrap period (6.2 days) would read as "not yet" again
-        for t in (self._retry, self._wait):
+        for t in (self._retry, self._wait, self._fast):
             if t.due(now_ms):
                 t.stop()
         if self._timer.due(now_ms):  # the current screen's time is up
@@ -168,7 +183,7 @@ class DoorMachine:
             st = self.state
             if st == SENT:
                 self._to_entry(now_ms)
-            elif st == ENTRY or st == OFFLINE:
+            elif st == ENTRY or st == OFFLINE or st == PERSON:
                 self._to_ready()  # idle: nothing typed for _IDLE_MS
             elif st == MESSAGE or st == DONE:
                 self._leave_message(now_ms)
@@ -177,7 +192,7 @@ class DoorMachine:
             elif st == DIAG:
                 self._to_ready()
         if self._heartbeat.due(now_ms):
-            self._heartbeat.start(now_ms, self.heartbeat_s * 1000)
+            self._heartbeat.start(now_ms, _FAST_POLL_MS if self._fast.at is not None else self.heartbeat_s * 1000)
             self._report("heartbeat")
         if self._relock.due(now_ms) and not self.door_open:
             self._relock.stop()
@@ -245,11 +260,20 @@ class DoorMachine:
         k = job.kind
         if k == "state":
             self.last_report = result
-            if result.kind == _c.OK and isinstance(result.data.get("offline"), dict):
+            d = result.data
+            if result.kind == _c.OK and isinstance(d.get("offline"), dict):
                 try:
-                    self.vault.install(self._key, result.data["offline"])
+                    self.vault.install(self._key, d["offline"])
                 except (KeyError, ValueError, TypeError):
                     pass  # keep the credentials we had
+            c = d.get("command")
+            # the reply to a confirmation may still name its command: the next heartbeat asks again
+            if (
+                result.kind == _c.OK
+                and isinstance(c, dict)
+                and (job.tag != "remote" or c.get("id") != self.vault.data.get("command"))
+            ):
+                self._remote(c, now_ms)
         elif k == "uses" and result.kind == _c.OK:
             self.vault.uploaded(job.pairs)
         if job.background:
@@ -311,6 +335,8 @@ class DoorMachine:
             pairs.append(("reset_cause", self.reset_cause))
         if event:
             pairs.append(("event", event))
+        if event == "remote":
+            pairs.append(("command", self.vault.data.get("command")))
         if self.door_open is not None:
             pairs.append(("door_open", self.door_open))
         if self.vault.version is not None:
@@ -336,14 +362,15 @@ class DoorMachine:
             self._show(screens.ready(self.note))
 
     def _begin(self, action, now_ms):
+        """* or #: the person's number is asked (online only)."""
         self.action = action
         if self.wifi_ok is not None and not self.wifi_ok():
             self._offline(now_ms)
             return
-        self.state = SENDING
-        self._timer.stop()
-        self._show(screens.sending(action))
-        self._user_job("request", _REQUEST_DEADLINE_MS, [("action", action)])
+        self.state = PERSON
+        self._code = ""
+        self._show(screens.person(""))
+        self._timer.start(now_ms, _IDLE_MS)
 
     def _to_entry(self, now_ms):
         self.state = ENTRY
@@ -355,20 +382,23 @@ class DoorMachine:
         if k == "C":
             self._to_ready()
             return
-        n = _OFFLINE_DIGITS if self.state == OFFLINE else self.digits
+        st = self.state
+        n = self.digits if st == ENTRY else _OFFLINE_DIGITS
         if "0" <= k <= "9":
             if len(self._code) < n:
                 self._code += k
         elif k == "D":
             self._code = self._code[:-1]
         elif k == "#":
-            if self._code:
+            if self._code or st == PERSON:  # no number: the door's shared codes
                 self._submit(now_ms)
                 return
         self._timer.start(now_ms, _IDLE_MS)  # any key restarts the idle timeout
-        if len(self._code) >= n:
+        if st == PERSON:  # a number is confirmed with #, whatever its length
+            self._show(screens.person(self._code))
+        elif len(self._code) >= n:
             self._submit(now_ms)
-        elif self.state == OFFLINE:
+        elif st == OFFLINE:
             self._show(screens.offline_entry(len(self._code)))
         else:
             self._show(screens.entry(self.action, len(self._code), self.digits))
@@ -376,7 +406,15 @@ class DoorMachine:
     def _submit(self, now_ms):
         code = self._code
         self._code = ""
-        if self.state != OFFLINE:
+        if self.state == PERSON:
+            self.state = SENDING
+            self._timer.stop()
+            self._show(screens.sending(self.action))
+            pairs = [("action", self.action)]
+            if code:
+                pairs.append(("person", code))
+            self._user_job("request", _REQUEST_DEADLINE_MS, pairs)
+        elif self.state != OFFLINE:
             self.state = VERIFYING
             self._timer.stop()
             self._show(screens.verifying())
@@ -386,7 +424,7 @@ class DoorMachine:
             self._wait.start(now_ms, wait * 1000)
             self._message(screens.offline_wrong(wait), now_ms)
         elif self._move("unlock", now_ms):
-            self._message(screens.offline_done("unlock"), now_ms, done=True)
+            self._message(screens.done("unlock", "(offline)"), now_ms, done=True)
             self._report("offline")
 
     def _message(self, screen, now_ms, after=READY, done=False):
@@ -405,12 +443,16 @@ class DoorMachine:
     def _leave_message(self, now_ms):
         if self.state == MESSAGE and self._after == ENTRY and self._challenge:
             self._to_entry(now_ms)
+        elif self.state == MESSAGE and self._after == PERSON:
+            self._begin(self.action, now_ms)
         else:
             self._to_ready()
 
-    def _move(self, action, now_ms):
+    def _move(self, action, now_ms, command=None):
         """Drive the servo; True when it moved. The state is kept in flash (rarely written:
-        only when it changes) and the auto-relock timer starts after an unlock."""
+        only when it changes), with the id of the remote command it carries out, if any;
+        the auto-relock timer starts after an unlock."""
+        moved = True
         try:
             if action == "unlock":
                 self.servo.unlock()
@@ -419,18 +461,39 @@ class DoorMachine:
             self.door = action + "ed"
         except Exception as e:
             self.door = "jammed"
+            moved = False
             self._message(screens.servo_fault(str(e)), now_ms)
             self._report("change")
-            return False
         if self.door == "unlocked" and self.relock_s:
             self._relock.start(now_ms, self.relock_s * 1000)
         else:
             self._relock.stop()
+        if moved or command:
+            try:
+                self.vault.save_door(self.door, command)
+            except OSError:
+                pass  # a full or failing flash must not keep the door from working
+        return moved
+
+    def _remote(self, command, now_ms):
+        """A remote lock / unlock from a signed state reply: carried out once per id, then
+        confirmed (again, if the backend sends an id already carried out: the confirmation
+        was lost, or a reset came before it)."""
         try:
-            self.vault.save_door(self.door)
-        except OSError:
-            pass  # a full or failing flash must not keep the door from working
-        return True
+            cid = command["id"]
+            action = command["action"]
+        except KeyError:
+            return
+        if not isinstance(cid, str) or not 0 < len(cid) <= 32 or action not in ("lock", "unlock"):
+            return
+        self._fast.start(now_ms, _FAST_FOR_MS)
+        if self._heartbeat.left(now_ms) > _FAST_POLL_MS:
+            self._heartbeat.start(now_ms, _FAST_POLL_MS)
+        if cid != self.vault.data.get("command"):
+            st = self.state  # (a person in the middle of something keeps their screen)
+            if self._move(action, now_ms, cid) and (st == READY or st == DONE or st == MESSAGE):
+                self._message(screens.done(action, "(remote)"), now_ms, done=True)
+        self._report("remote")  # confirms the command carried out last: this one
 
     # --- results of user calls -------------------------------------------------------------
     def _requested(self, r, now_ms):
@@ -479,6 +542,12 @@ class DoorMachine:
                 after = ENTRY
         elif kind == _c.EXPIRED or (verifying and r.error == "unknown_challenge"):
             screen = screens.expired()
+        elif r.status == 403 and not verifying:  # a person's code: no grant allows it now
+            if r.error == "person_required":  # the door gives codes to named people only
+                screen = screens.number_needed()
+                after = PERSON
+            else:
+                screen = screens.not_allowed()
         elif kind == _c.LOCKED_OUT:
             screen = screens.locked_out(None if r.error == "hard_lockout" else r.retry_after)
         elif kind == _c.RATE_LIMITED:
@@ -497,7 +566,7 @@ class DoorMachine:
     def _offline(self, now_ms):
         if self.action == "lock":  # locking needs no code
             if self._move("lock", now_ms):
-                self._message(screens.offline_done("lock"), now_ms, done=True)
+                self._message(screens.done("lock", "(offline)"), now_ms, done=True)
                 self._report("offline")
             return
         wait = (self._wait.left(now_ms) + 999) // 1000

@@ -78,7 +78,7 @@ class SimulatedDevice:
         self._results: queue.Queue = queue.Queue()
         self._started = time.monotonic()
         self._now_ms: Callable[[], int] = monotonic_ms
-        options = {"heartbeat_s": 300, "reset_cause": "power_on"}
+        options = {"heartbeat_s": 30, "reset_cause": "power_on"}
         options.update(machine_options or {})
         self.machine = DoorMachine(
             self.lcd,

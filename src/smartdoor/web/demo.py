@@ -17,11 +17,14 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from smartdoor.access import service as access
 from smartdoor.audit import service as audit_service
 from smartdoor.doors import service as doors
 from smartdoor.errors import AlreadyExists
 from smartdoor.mail.sink import MailSink, start_sink
 from smartdoor.main import create_app
+from smartdoor.people import service as people
+from smartdoor.people.models import Person
 from smartdoor.server import build_server
 from smartdoor.settings import Settings, UnsafeSettings
 from smartdoor.simulator.device import DeviceThread, SimulatedDevice
@@ -31,6 +34,11 @@ from smartdoor.web.same_origin import SameOrigin, is_loopback
 
 DEMO_DOOR = "Demo door"
 DEMO_RECIPIENT = "demo@example.com"
+# one person with a keypad number of their own, so the demo shows both flows: * or #, then
+# 1234 and # mails the code to them alone; # alone, to the door's shared recipient
+DEMO_PERSON_NAME = "Demo visitor"
+DEMO_PERSON_EMAIL = "visitor@example.com"
+DEMO_PERSON_KEYPAD = "1234"
 DEFAULT_DATA_DIR = Path("./data")
 
 
@@ -103,6 +111,33 @@ async def provision_door(
     return door_id, secret
 
 
+async def provision_person(db: Database, *, door_id: str) -> Person | None:
+    """The demo's person and their grant for the demo door (lock and unlock, any time), made
+    once; None when the keypad number or the address is taken by someone else (added by hand
+    on this data folder): the shared flow still works then."""
+    now = datetime.now(UTC)
+    person = await people.find_by_email(db, DEMO_PERSON_EMAIL)
+    if person is None:
+        try:
+            person = await people.add_person(
+                db, name=DEMO_PERSON_NAME, email=DEMO_PERSON_EMAIL, keypad=DEMO_PERSON_KEYPAD, now=now
+            )
+        except AlreadyExists:
+            return None
+        await audit_service.record(db, now=now, event="person_added", outcome="info", person=person["_id"],
+                                   role=person["role"], client="demo", actor="demo")  # fmt: skip
+    if person["keypad"] != DEMO_PERSON_KEYPAD or not person["active"]:
+        return None  # changed by hand: leave it
+    if not await access.list_grants(db, person_id=person["_id"], door_id=door_id):
+        grant = await access.add_grant(
+            db, person_id=person["_id"], door_id=door_id, actions=["lock", "unlock"], now=now
+        )
+        await audit_service.record(db, now=now, event="grant_added", outcome="info", person=person["_id"],
+                                   door=door_id, grant=grant["_id"], actions=grant["actions"], client="demo",
+                                   actor="demo")  # fmt: skip
+    return person
+
+
 @dataclass
 class Demo:
     settings: Settings
@@ -112,6 +147,7 @@ class Demo:
     server: uvicorn.Server | None = None
     thread: DeviceThread | None = None
     door_id: str | None = None
+    person: tuple[str, str] | None = None  # the demo person's keypad number and name, shown on the page
     same_origin: SameOrigin = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,14 +162,23 @@ class Demo:
         return self.base_url + "/simulator"
 
     def build_app(self) -> FastAPI:
-        router = build_router(lambda: self.thread, self.sink, same_origin=self.same_origin, door_name=DEMO_DOOR)
+        router = build_router(
+            lambda: self.thread,
+            self.sink,
+            same_origin=self.same_origin,
+            door_name=DEMO_DOOR,
+            person=lambda: self.person,
+        )
         app = create_app(self.settings, extra_routers=(router,))
         inner = app.router.lifespan_context
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI):
             async with inner(app) as state:
-                self.door_id, secret = await provision_door(app.state.services.db, self.settings)
+                db = app.state.services.db
+                self.door_id, secret = await provision_door(db, self.settings)
+                person = await provision_person(db, door_id=self.door_id)
+                self.person = (person["keypad"], person["name"]) if person else None
                 device = SimulatedDevice(self.base_url, self.door_id, secret)
                 thread = DeviceThread(device, ready=lambda: self.server is None or self.server.started)
                 thread.start()

@@ -75,9 +75,12 @@ def build_router(
     *,
     same_origin: SameOrigin,
     door_name: str = "Demo door",
+    person: Callable[[], tuple[str, str] | None] = lambda: None,
 ) -> APIRouter:
     """get_device: returns the running DeviceThread (None until the demo door is provisioned).
-    same_origin: what a request that changes something must satisfy (the page carries its token)."""
+    same_origin: what a request that changes something must satisfy (the page carries its token).
+    person: (keypad number, name) of a person with a grant for the door, if there is one: the
+    page tells a newcomer to try that number."""
     router = APIRouter(include_in_schema=False)
 
     def running() -> DeviceThread:
@@ -99,6 +102,7 @@ def build_router(
                 "tones_json": json.dumps(TONES),
                 "snapshot": device.device.snapshot(),
                 "page_token": same_origin.token,
+                "person": person(),
             },
         )
 

@@ -22,6 +22,7 @@ async def open_database(settings: Settings, *, operation_timeout_ms: int | None 
         "operation_timeout_ms": settings.db_operation_timeout_ms
         if operation_timeout_ms is None
         else operation_timeout_ms,
+        "journal": settings.db_journal,
     }
     if settings.mongo_url:
         db = connect(settings.mongo_url, db_name=settings.mongo_db, **timeouts)

@@ -156,15 +156,28 @@ def _client(uri: str, **options) -> AsyncMongoClient:
     return AsyncMongoClient(uri, tz_aware=True, w="majority" if "replicaSet=" in uri else 1, **options)
 
 
+# Journaled writes (write concern j: true): a write is acknowledged only once the database's
+# journal holds it on disk, so a reply that says a code was used, an attempt counted or an event
+# audited survives a kill of the database or a power cut. Every write the app makes carries such
+# a promise to someone (a used code, a counted attempt, an audit event, a used set-up link, a
+# logout), so the whole client journals; the door's busy path is the same writes either way.
+# SecantusDB honours j: true per write (the commit syncs its log) without --sync-on-commit, which
+# would sync every commit, its own bookkeeping included; concurrent journaled commits share one
+# sync, and the audit's group commit (store.group_commit) makes one insert of many requests'
+# events. The cost, measured: bench/RESULTS.md.
+
+
 def connect(
     uri: str,
     *,
     db_name: str = DB_NAME,
     timeout_ms: int = 2000,
     operation_timeout_ms: int = DEFAULT_OPERATION_TIMEOUT_MS,
+    journal: bool = True,
     **client_options,
 ) -> Database:
     options = {
+        "journal": journal,
         "serverSelectionTimeoutMS": timeout_ms,
         "connectTimeoutMS": timeout_ms,
         # pymongo's client-side operation timeout: it bounds retries too (a socket timeout

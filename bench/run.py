@@ -638,7 +638,8 @@ def report(r: dict) -> str:
         "",
         f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}, {m['date']}, "
         f"load average before the run {m['loadavg_before']:.2f}",
-        f"database: {r['database']}; server: uvicorn {r['uvicorn']} (1 worker, asyncio loop, h11), "
+        f"database: {r['database']}, writes {'journaled' if r['journal'] else 'NOT journaled (DB_JOURNAL=false)'}; "
+        f"server: uvicorn {r['uvicorn']} (1 worker, asyncio loop, h11), "
         f"bench settings {', '.join(f'{k}={v}' for k, v in BENCH_OVERRIDES.items())}",
         f"verify: {v['verifies']} verifies in {r['rounds']} rounds of 50, {sum(v['failures'].values())} not "
         f"successful {v['failures'] or ''}; max {v['max_ms']:.1f} ms; "
@@ -724,12 +725,17 @@ def main() -> int:
         help="also cProfile N verifies of the in-process app and print the top functions",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
+    parser.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="the server with DB_JOURNAL=false (writes acknowledged before they are on disk), for comparison",
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 95:
         parser.error("--rounds must be 1..95 (at most 100 codes per door per window)")
     sys.path.insert(0, str(BENCH_DIR))
     t_start = time.monotonic()
-    results: dict = {"machine": machine(), "rounds": args.rounds}
+    results: dict = {"machine": machine(), "rounds": args.rounds, "journal": not args.no_journal}
     import uvicorn
 
     results["uvicorn"] = uvicorn.__version__
@@ -763,6 +769,7 @@ def main() -> int:
             "LEGACY_API": "false",
             "DEMO_MODE": "false",
             "CORS_ORIGINS": "",
+            "DB_JOURNAL": "false" if args.no_journal else "true",
             **BENCH_OVERRIDES,
         }
         log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker, log level warning")

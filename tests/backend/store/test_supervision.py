@@ -1,8 +1,11 @@
 """The embedded database is supervised: the real `smartdoor serve` (its own process, a real
-socket, the embedded database, the SMTP sink) with 10 doors cycling code requests, verifies and
+socket, the embedded database, the SMTP sink) with 50 doors cycling code requests, verifies and
 state reports while the database is killed (twice: once its port stays free, once another
 process takes it) and stopped for 10 s. Meanwhile only 503s with Retry-After, never a 500;
-the doors get through again once the database is back; embedded-db.json names the running one."""
+the doors get through again once the database is back; embedded-db.json names the running one.
+Nothing acknowledged is lost: every code request and verify a door got a 200 for is in the
+audit afterwards, and a used code typed again (a new request, retried through the outage) is
+refused, also when the kill fell between the two (writes are journaled: store.database)."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from tests.conftest import TEST_SECRET_KEY, SignedDevice
 pytestmark = pytest.mark.subprocess
 
 HOST = "127.0.0.1"
-DOORS = 10
+DOORS = 50
 START_TIMEOUT = 90
 BACK_TIMEOUT = 60  # generous: the database restarts in about 2 s here
 STOP_SECONDS = 10
@@ -137,8 +140,14 @@ class Load:
     sink: object
     devices: list[SignedDevice] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    # what the server acknowledged (a 200): (door, challenge id) of code requests and of verifies
+    requested: list[tuple[int, str]] = field(default_factory=list)
+    verified: list[tuple[int, str]] = field(default_factory=list)
+    used_again: list[tuple[int, str, int]] = field(default_factory=list)  # a used code let in twice
     bad_signatures: list[str] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    just_verified: asyncio.Event = field(default_factory=asyncio.Event)
+    first_through: list[float] = field(default_factory=list)  # the first door's 200 after each wait's moment
 
     async def send(self, index: int, path: str, payload: dict) -> httpx.Response | None:
         device = self.devices[index]
@@ -172,16 +181,32 @@ class Load:
             before = len(self.mails_to(index))
             response = await self.send(index, "/api/v1/otp/request", {"action": "unlock"})
             if response is not None and response.status_code == 200:
+                challenge = response.json()["challenge_id"]
+                self.requested.append((index, challenge))
                 code = await self.code_for(index, before)
-                for _ in range(3):  # the verify is retried through an outage, as a person would type again
-                    verified = await self.send(
-                        index, "/api/v1/otp/verify", {"challenge_id": response.json()["challenge_id"], "code": code}
-                    )
-                    if verified is not None and verified.status_code != 503:
-                        break
-                    await asyncio.sleep(0.3)
+                payload = {"challenge_id": challenge, "code": code}
+                # retried through an outage, as a person would type again (each a new signed request)
+                verified = await self.until_answered(index, "/api/v1/otp/verify", payload)
+                if verified is not None and verified.status_code == 200:
+                    self.verified.append((index, challenge))
+                    self.just_verified.set()
+                    # the same code typed again, after the state report: if the database was
+                    # killed in between and forgot the use, this would let the code in twice
+                    await self.send(index, "/api/v1/state", {"state": "unlocked"})
+                    again = await self.until_answered(index, "/api/v1/otp/verify", payload)
+                    if again is not None and again.status_code == 200:
+                        self.used_again.append((index, challenge, again.status_code))
             await self.send(index, "/api/v1/state", {"state": "locked"})
             await asyncio.sleep(0.05 if response is not None and response.status_code == 200 else 0.3)
+
+    async def until_answered(self, index: int, path: str, payload: dict, tries: int = 100) -> httpx.Response | None:
+        """Sends until the answer is not a 503 (or after `tries`: a stop or kill lasts seconds)."""
+        for _ in range(tries):
+            response = await self.send(index, path, payload)
+            if response is not None and response.status_code != 503:
+                return response
+            await asyncio.sleep(0.3)
+        return None
 
     async def code_for(self, index: int, before: int) -> str:
         for _ in range(200):
@@ -191,17 +216,25 @@ class Load:
             await asyncio.sleep(0.05)
         raise AssertionError(f"no code mail for door {index}")
 
+    async def next_verify_acknowledged(self) -> None:
+        """Returns as a door is told its code was right: a kill now falls where the use and its
+        audit event are the newest writes, the ones an unjournaled database loses first."""
+        self.just_verified.clear()
+        await asyncio.wait_for(self.just_verified.wait(), 60)
+
     def successes_after(self, moment: float) -> set[int]:
         return {o.door for o in self.outcomes if o.at >= moment and o.status == 200}
 
     async def wait_all_succeed_after(self, moment: float, timeout: float) -> float:
-        """Waits until every door has had a 200 after `moment`; returns how long the slowest took."""
+        """Waits until every door has had a 200 after `moment`; returns how long the slowest took
+        (and notes how long the first took, for the figures)."""
         deadline = time.monotonic() + timeout
         while len(self.successes_after(moment)) < DOORS:
             assert time.monotonic() < deadline, f"doors without a success: {DOORS - len(self.successes_after(moment))}"
             await asyncio.sleep(0.1)
         firsts = [min(o.at for o in self.outcomes if o.door == d and o.at >= moment and o.status == 200) for d in
                   range(DOORS)]  # fmt: skip
+        self.first_through.append(min(firsts) - moment)
         return max(firsts) - moment
 
 
@@ -226,6 +259,29 @@ async def add_doors(data_dir: Path, count: int) -> list[tuple[str, str]]:
         ]
     finally:
         await db.close()
+
+
+async def check_nothing_acknowledged_lost(uri: str, load: Load) -> None:
+    """Every acknowledged code request and verify has its audit event (exactly one success per
+    verified code); no used code was let in twice."""
+    db = connect(uri, db_name="smart_door")
+    try:
+        events = await db.audit.find(
+            {"event": {"$in": ["code_request", "verify"]}, "outcome": "success"}, {"event": 1, "challenge": 1}
+        ).to_list()
+    finally:
+        await db.close()
+    requested = {e["challenge"] for e in events if e["event"] == "code_request"}
+    uses: dict[str, int] = {}
+    for e in events:
+        if e["event"] == "verify":
+            uses[e["challenge"]] = uses.get(e["challenge"], 0) + 1
+    missing_requests = [c for _, c in load.requested if c not in requested]
+    assert not missing_requests, f"{len(missing_requests)} acknowledged code requests not in the audit"
+    missing_uses = [c for _, c in load.verified if c not in uses]
+    assert not missing_uses, f"{len(missing_uses)} acknowledged verifies not in the audit"
+    assert not load.used_again, f"used codes let in again: {load.used_again}"
+    assert all(n == 1 for n in uses.values()), {c: n for c, n in uses.items() if n > 1}
 
 
 def alive(pid: int) -> bool:
@@ -280,6 +336,7 @@ async def test_database_killed_and_stopped_under_load(tmp_path, smtp_sink):
         report = {}
 
         # 1. killed; its port stays free: the database comes back on it and the app's client reconnects
+        await load.next_verify_acknowledged()
         killed_at = time.monotonic()
         os.kill(first["pid"], signal.SIGKILL)
         back_at = await serve.wait_connected(BACK_TIMEOUT, other_than=first["pid"])
@@ -289,6 +346,7 @@ async def test_database_killed_and_stopped_under_load(tmp_path, smtp_sink):
         report["kill: every door through after"] = await load.wait_all_succeed_after(back_at, 30)
 
         # 2. killed, and another process takes its port at once: a new port, a new client
+        await load.next_verify_acknowledged()
         killed_at = time.monotonic()
         os.kill(second["pid"], signal.SIGKILL)
         squatter = await asyncio.to_thread(squat, second["port"])
@@ -322,12 +380,16 @@ async def test_database_killed_and_stopped_under_load(tmp_path, smtp_sink):
         assert not load.bad_signatures, load.bad_signatures
         verified = {o.door for o in load.outcomes if o.status == 200 and o.path.endswith("verify")}
         assert verified == set(range(DOORS))  # every door went through a whole code cycle
+        shared = await asyncio.to_thread(embedded.start_or_share, serve.data_dir)
+        await check_nothing_acknowledged_lost(shared.uri, load)
         assert "Traceback" not in serve.output, serve.output
         assert serve.output.count("embedded database running again") == 2
         assert "not trusted" not in serve.output  # the dead process's embedded-db.json was removed at once
         signed = sum(o.status == 503 and o.signed for o in load.outcomes)
-        print({k: round(v, 2) for k, v in report.items()}, f"503s: {unavailable} ({signed} signed)",
-              f"requests: {len(load.outcomes)}")  # fmt: skip
+        print({k: round(v, 2) for k, v in report.items()}, "first door through after each:",
+              [round(t, 2) for t in load.first_through[1:]], f"503s: {unavailable} ({signed} signed)",
+              f"requests: {len(load.outcomes)}, acknowledged: {len(load.requested)} code requests, "
+              f"{len(load.verified)} verifies")  # fmt: skip
     finally:
         serve.stop()
     assert not alive(third["pid"]), "the database outlived the server"

@@ -8,24 +8,19 @@ and verify is in the audit and no used code is let in twice."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
 
 from smartdoor.clock import SystemClock
 from smartdoor.crypto import Keyring
 from smartdoor.doors.service import create_door
 from smartdoor.store.database import connect
+from tests.backend.store.database_server import DatabaseServer
 from tests.backend.store.test_supervision import (
     DOORS,
-    HOST,
     START_TIMEOUT,
     Load,
     Serve,
@@ -37,52 +32,6 @@ from tests.conftest import TEST_SECRET_KEY, SignedDevice
 pytestmark = pytest.mark.subprocess
 
 AWAY_SECONDS = 10
-
-
-class DatabaseServer:
-    """SecantusDB as a server of its own on a fixed address and storage, as a MongoDB would run."""
-
-    def __init__(self, storage: Path) -> None:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            self.port = s.getsockname()[1]
-        self.storage = storage
-        self.uri = f"mongodb://{HOST}:{self.port}/?directConnection=true"
-        self.proc: subprocess.Popen | None = None
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "secantus", "--host", HOST, "--port", str(self.port),
-             "--storage-path", str(self.storage), "--log-level", "WARNING"],
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        client: AsyncMongoClient = AsyncMongoClient(self.uri, serverSelectionTimeoutMS=500)
-        deadline = time.monotonic() + START_TIMEOUT
-        try:
-            while True:
-                try:
-                    await client.admin.command("ping")
-                    return
-                except Exception:
-                    assert self.proc.poll() is None, "the database server ended"
-                    assert time.monotonic() < deadline, "the database server did not start"
-                    await asyncio.sleep(0.2)
-        finally:
-            await client.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 async def wait_healthy(serve: Serve, timeout: float) -> float:

@@ -114,14 +114,10 @@ class Database:
 
     async def _audit_retention(self, seconds: int) -> None:
         """Audit events older than the retention are purged by a TTL index on `at`; a changed
-        retention replaces the index."""
-        name = "audit_retention"
-        existing = {ix["name"]: ix async for ix in await self.audit.list_indexes()}
-        if name in existing and existing[name].get("expireAfterSeconds") != seconds:
-            await self.audit.drop_index(name)
-        if "at_-1" in existing:  # the plain index on `at` the retention index replaces
-            await self.audit.drop_index("at_-1")
-        await self.audit.create_index([("at", DESCENDING)], name=name, expireAfterSeconds=seconds)
+        retention replaces the index. The record of an uploaded offline use (which only stops
+        the same upload from counting twice) goes with its audit event."""
+        await _retention_index(self.audit, "audit_retention", seconds, replaces="at_-1")
+        await _retention_index(self.offline_uses, "offline_use_retention", seconds)
 
     async def reconnect(self, uri: str, *, grace_seconds: float | None = None) -> None:
         """Point this handle at the database at uri (same database name, same client options).
@@ -143,6 +139,19 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.client.close()
+
+
+async def _retention_index(
+    collection: AsyncCollection, name: str, seconds: int, *, replaces: str | None = None
+) -> None:
+    """A TTL index on `at`: the database purges what is older than seconds (its sweep runs
+    every minute); a changed retention replaces the index."""
+    existing = {ix["name"]: ix async for ix in await collection.list_indexes()}
+    if name in existing and existing[name].get("expireAfterSeconds") != seconds:
+        await collection.drop_index(name)
+    if replaces in existing:  # a plain index on `at` the retention index replaces
+        await collection.drop_index(replaces)
+    await collection.create_index([("at", DESCENDING)], name=name, expireAfterSeconds=seconds)
 
 
 async def _close_later(client: AsyncMongoClient, delay: float) -> None:

@@ -1,5 +1,5 @@
 """The database itself keeps the history bounded: the TTL indexes ensure_indexes makes purge
-audit events older than AUDIT_RETENTION_DAYS, spent replay-ledger entries, ended admin
+audit events (and offline-use records) older than AUDIT_RETENTION_DAYS, spent replay-ledger entries, ended admin
 sessions, login throttles and set-up links, while what is still within its time stays.
 
 A SecantusDB server of its own runs the TTL sweep every second here (the embedded database and
@@ -35,6 +35,9 @@ async def test_the_database_purges_old_audit_and_spent_records(tmp_path):
                 {"_id": "new", "at": now, "event": "verify"},
             ]
         )
+        await db.offline_uses.insert_many(
+            [{"_id": "old", "at": now - timedelta(days=31)}, {"_id": "kept", "at": now - timedelta(days=29)}]
+        )
         spent, live = now - timedelta(seconds=1), now + timedelta(hours=1)
         for collection in (db.nonces, db.admin_sessions, db.login_limits, db.setup_links):
             await collection.insert_many([{"_id": "spent", "purge_at": spent}, {"_id": "live", "purge_at": live}])
@@ -44,6 +47,10 @@ async def test_the_database_purges_old_audit_and_spent_records(tmp_path):
             assert time.monotonic() < deadline, "the database did not purge in time"
             await asyncio.sleep(0.2)
         assert sorted(await db.audit.distinct("_id")) == ["kept", "new"]
+        while await db.offline_uses.count_documents({"_id": "old"}):  # the same retention
+            assert time.monotonic() < deadline, "offline uses not purged in time"
+            await asyncio.sleep(0.2)
+        assert await db.offline_uses.distinct("_id") == ["kept"]
         for collection in (db.nonces, db.admin_sessions, db.login_limits, db.setup_links):
             # one sweep covers every collection; wait for the others' turn in it too
             while await collection.count_documents({"_id": "spent"}):

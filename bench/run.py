@@ -282,17 +282,31 @@ def codes_from_sink(sink, doors: list[Door], since: datetime) -> None:
         raise RuntimeError(f"no code mail for {len(missing)} doors, e.g. {missing[:3]}")
 
 
+SETUP_TRIES = 5  # a code request is set-up, not measured: on a loaded machine it may be asked again
+
+
 async def request_codes(pool: list[Conn], doors: list[Door], port: int, sink) -> None:
     since = datetime.now(UTC)
-    reqs = [signed_post(d, REQUEST_PATH, {"action": "unlock"}, port) for d in doors]
-    replies = await asyncio.gather(*(c.roundtrip(r[0], want_headers=True) for c, r in zip(pool, reqs)))
-    for d, (_data, sig), (status, headers, body) in zip(doors, reqs, replies):
-        if status != 200 or not reply_ok(d, status, headers, body, sig):
-            raise RuntimeError(f"code request for {d.name}: HTTP {status} {body[:200]!r}")
-        reply = json.loads(body)
-        if reply["status"] != "success":
-            raise RuntimeError(f"code request for {d.name}: {reply}")
-        d.challenge = reply["challenge_id"]
+    left = list(doors)
+    for attempt in range(SETUP_TRIES):
+        reqs = [signed_post(d, REQUEST_PATH, {"action": "unlock"}, port) for d in left]
+        replies = await asyncio.gather(*(c.roundtrip(r[0], want_headers=True) for c, r in zip(pool, reqs)))
+        failed = []
+        for d, (_data, sig), (status, headers, body) in zip(left, reqs, replies):
+            if status == 200 and not reply_ok(d, status, headers, body, sig):
+                raise RuntimeError(f"code request for {d.name}: a reply whose signature does not verify")
+            reply = json.loads(body) if status == 200 else {}
+            if reply.get("status") != "success":  # a 503 or a mail that timed out under load
+                if attempt == SETUP_TRIES - 1:
+                    raise RuntimeError(f"code request for {d.name}: HTTP {status} {body[:200]!r}")
+                failed.append(d)
+                continue
+            d.challenge = reply["challenge_id"]
+        if not failed:
+            break
+        log(f"    {len(failed)} code requests failed under load, asking again")
+        await asyncio.sleep(1)
+        left = failed
     # the server sends the mail before it replies, so every code is in the sink by now
     codes_from_sink(sink, doors, since)
 

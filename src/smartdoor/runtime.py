@@ -22,10 +22,9 @@ async def open_database(settings: Settings, *, operation_timeout_ms: int | None 
         "operation_timeout_ms": settings.db_operation_timeout_ms
         if operation_timeout_ms is None
         else operation_timeout_ms,
-        "journal": settings.db_journal,
     }
     if settings.mongo_url:
-        db = connect(settings.mongo_url, db_name=settings.mongo_db, **timeouts)
+        db = connect(settings.mongo_url, db_name=settings.mongo_db, journal=settings.db_journal, **timeouts)
         try:
             await db.ensure_indexes(audit_retention_days=settings.audit_retention_days)
             yield db
@@ -34,7 +33,7 @@ async def open_database(settings: Settings, *, operation_timeout_ms: int | None 
         return
     # embedded: start it, or share the one another process runs on this DATA_DIR
     server = await asyncio.to_thread(embedded.start_or_share, settings.data_dir)
-    db = connect(server.uri, db_name=settings.mongo_db, **timeouts)
+    db = connect(server.uri, db_name=settings.mongo_db, journal=settings.db_journal, **timeouts)
     supervisor = DatabaseSupervisor(server=server, db=db)
     watch = asyncio.create_task(supervisor.run(), name="embedded-db-supervisor")
     try:

@@ -149,7 +149,7 @@ async def _retention_index(
     existing = {ix["name"]: ix async for ix in await collection.list_indexes()}
     if name in existing and existing[name].get("expireAfterSeconds") != seconds:
         await collection.drop_index(name)
-    if replaces in existing:  # a plain index on `at` the retention index replaces
+    if replaces is not None and replaces in existing:  # a plain index on `at` the retention index replaces
         await collection.drop_index(replaces)
     await collection.create_index([("at", DESCENDING)], name=name, expireAfterSeconds=seconds)
 

@@ -74,16 +74,27 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 class Conn:
     """One keep-alive HTTP/1.1 connection; one request in flight at a time."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
+        self.reader, self.writer, self.port = reader, writer, port
 
     @classmethod
     async def open(cls, port: int) -> Conn:
         reader, writer = await asyncio.open_connection(HOST, port)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(reader, writer)
+        return cls(reader, writer, port)
 
     async def roundtrip(self, data: bytes, *, want_headers: bool = False) -> tuple[int, dict, bytes]:
+        """(status, headers, body); status 0 when the server closed the connection instead of
+        answering (its deadlines on a loaded machine): the connection is opened again for the next."""
+        try:
+            return await self._roundtrip(data, want_headers=want_headers)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.writer.close()
+            fresh = await Conn.open(self.port)
+            self.reader, self.writer = fresh.reader, fresh.writer
+            return 0, {}, b""
+
+    async def _roundtrip(self, data: bytes, *, want_headers: bool) -> tuple[int, dict, bytes]:
         self.writer.write(data)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])

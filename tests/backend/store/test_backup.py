@@ -37,7 +37,7 @@ async def scratch_db(mongo_uri):
 
 
 @pytest.mark.slow  # backups are repeated until writes overlapped one well
-async def test_a_backup_is_one_moment_across_collections_while_writes_go_on(scratch_db, tmp_path):
+async def test_a_backup_is_one_moment_across_collections_while_writes_go_on(scratch_db, mongo_uri, tmp_path):
     # each step writes one document to "pairs_a", then its twin to "pairs_b": at any one moment
     # b holds as many as a or one fewer. The backup reads a first, then b, while the steps go on.
     db = scratch_db
@@ -47,12 +47,15 @@ async def test_a_backup_is_one_moment_across_collections_while_writes_go_on(scra
     await db.db.admin_sessions.insert_one({"_id": "s", "purge_at": NOW})
     writing = asyncio.Event()
     stop = asyncio.Event()
+    # the steps race the backup as fast as they can: unjournaled, since a sync per write would
+    # leave few of them overlapping a backup, and their durability is not what is tested here
+    racing = connect(mongo_uri, db_name=db.db.name, journal=False)
 
     async def steps():
         i = 3000
         while not stop.is_set():
-            await db.db.pairs_a.insert_one({"_id": i})
-            await db.db.pairs_b.insert_one({"_id": i})
+            await racing.db.pairs_a.insert_one({"_id": i})
+            await racing.db.pairs_b.insert_one({"_id": i})
             i += 1
             writing.set()
 
@@ -73,6 +76,7 @@ async def test_a_backup_is_one_moment_across_collections_while_writes_go_on(scra
     finally:
         stop.set()
         await writer
+        await racing.close()
     assert overlapped > 5, "the writes never overlapped a backup"
     assert "nonces" not in summary.counts and "admin_sessions" not in summary.counts  # short-lived: not backed up
     found = backups.read_backup(tmp_path / "b.jsonl.gz")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pymongo import monitoring
 
 from smartdoor.runtime import open_database
+from smartdoor.settings import Settings
 from tests.conftest import build_settings
 
 
@@ -38,7 +39,8 @@ async def writes_of(settings) -> dict[str, dict | None]:
 
 
 async def test_writes_are_journaled_by_default_and_not_with_db_journal_false(mongo_uri, tmp_path):
-    journaled = await writes_of(build_settings(mongo_uri, tmp_path, None))
+    assert Settings.model_fields["db_journal"].default is True
+    journaled = await writes_of(build_settings(mongo_uri, tmp_path, None, db_journal=True))  # the default
     assert set(journaled) == {"insert", "update", "findAndModify", "delete"}
     assert all(wc is not None and wc.get("j") is True for wc in journaled.values()), journaled
     plain = await writes_of(build_settings(mongo_uri, tmp_path, None, db_journal=False))

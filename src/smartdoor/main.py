@@ -9,7 +9,7 @@ import time
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from smartdoor import __version__, admin
+from smartdoor import __version__, admin, integrations
 from smartdoor.api import device, errors, health, legacy
 from smartdoor.api.db_deadline import DatabaseDeadline
 from smartdoor.api.deps import Services
@@ -56,6 +56,7 @@ def create_app(
                 asyncio.create_task(_flush_unauthenticated(services)),
                 asyncio.create_task(watch_disk(settings.data_dir, threshold_percent=settings.disk_warn_percent)),
             ]
+            tasks += integrations.start(app, services)  # Home Assistant over MQTT, metrics: when configured
             try:
                 yield
             finally:
@@ -87,4 +88,5 @@ def create_app(
     app.add_middleware(DatabaseDeadline)  # /admin: one deadline per request, not 5 s per operation
     app.add_middleware(LockoutGate)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost
+    integrations.install(app, settings)  # /metrics and its timing: outside even that, when METRICS_TOKEN is set
     return app

@@ -6,7 +6,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from smartdoor.doors.models import KEEP_ENDED, EndedCode, PendingCode
+from smartdoor.doors.models import KEEP_ENDED, EndedCode, EndStatus, PendingCode
+
+
+def end_status(pending: PendingCode, *, now: datetime, max_attempts: int) -> EndStatus | None:
+    """How the live code has ended by now on its own, if it has: burned once its attempts are
+    spent (its burn was audited then, and stays its end when its time runs out later), else
+    expired once its time is up. The one answer for a verify, a new code request and the sweeper."""
+    if pending["attempts"] >= max_attempts:
+        return "burned"
+    if pending["expires_at"] <= now:
+        return "expired"
+    return None
 
 
 def ended_entry(pending: PendingCode, status: str, now: datetime, replies=None) -> EndedCode:

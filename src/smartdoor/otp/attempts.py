@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from smartdoor.doors import lockout
 from smartdoor.doors.lockout import FailureCost, Limits
 from smartdoor.doors.models import Door, EndedCode, PendingCode, StoredOutcome
+from smartdoor.doors.pending import end_status
 from smartdoor.errors import CodeRejected, DomainError, InProgress, LockedOut, NotAllowed, NotAuthenticated, NotFound
 
 ENDED_MESSAGES = {
@@ -59,13 +60,18 @@ def _find_ended(door: Door, challenge_id: str | None) -> EndedCode | None:
     return next((e for e in door.get("ended") or [] if e["id"] == challenge_id), None)
 
 
-def _replayed(replies: dict[str, StoredOutcome], nonce: str | None, sig: str) -> Replay | None:
+def _replayed(replies: dict[str, StoredOutcome], nonce: str | None, sig: str, *, ended: bool = False) -> Replay | None:
+    """`ended`: the replies of an ended code. One still marked under way there is not waited for:
+    its verify raced the code's use (the consuming update carried the mark from its own read, or
+    the outcome came after the code had gone), so the resend is answered afresh, never 409 forever."""
     stored = replies.get(nonce) if nonce else None
     if stored is None:
         return None
     if stored["sig"] != sig:  # the same nonce on another request: not a resend
         raise NotAuthenticated("this request was seen before", reason="replayed_request")
     if not stored["done"]:
+        if ended:
+            return None
         raise InProgress()
     return Replay(stored)
 
@@ -82,7 +88,9 @@ def plan_attempt(
         assert pending is not None
         if replay := _replayed(pending["replies"], nonce, sig):
             return replay
-    elif (ended := _find_ended(door, challenge_id)) is not None and (replay := _replayed(ended["replies"], nonce, sig)):
+    elif (ended := _find_ended(door, challenge_id)) is not None and (
+        replay := _replayed(ended["replies"], nonce, sig, ended=True)
+    ):
         return replay
     lockout.check(door, now)
     if not live:
@@ -90,10 +98,8 @@ def plan_attempt(
             raise rejected(ended["status"])
         raise NotFound("no such code request", reason="unknown_challenge")
     assert pending is not None
-    if pending["expires_at"] <= now:
-        raise rejected("expired")
-    if pending["attempts"] >= limits.max_attempts_per_code:
-        raise rejected("burned")
+    if ended_by_now := end_status(pending, now=now, max_attempts=limits.max_attempts_per_code):
+        raise rejected(ended_by_now)
     cost = lockout.next_failure(door, limits)
     attempts = pending["attempts"] + 1
     fields = {**cost.fields(now), "pending.attempts": attempts}

@@ -12,14 +12,15 @@ from pymongo.errors import PyMongoError
 
 from smartdoor.audit import service as audit
 from smartdoor.doors.models import PendingCode
-from smartdoor.doors.pending import end_pending
+from smartdoor.doors.pending import end_pending, end_status
 from smartdoor.store.database import Database
 
 log = logging.getLogger(__name__)
 
 
 def expiry_event(pending: PendingCode, *, now: datetime, door: str, **details) -> dict:
-    """The audit event of a code nobody used in time (written once, by whoever ends it)."""
+    """The audit event of a code nobody used in time (written once, by whoever ends it). `details`
+    add to it (a verify's client, and the person it already names: the code's own person)."""
     return audit.entry(
         now=now,
         event="expiry",
@@ -28,8 +29,7 @@ def expiry_event(pending: PendingCode, *, now: datetime, door: str, **details) -
         action=pending["action"],
         reason="not used in time",
         challenge=pending["id"],
-        person=pending.get("person"),
-        **details,
+        **{"person": pending.get("person"), **details},
     )
 
 
@@ -40,12 +40,11 @@ async def expire_overdue(db: Database, *, now: datetime, max_attempts: int, limi
     events = []
     for door in overdue:
         pending = door["pending"]
-        burned = pending["attempts"] >= max_attempts  # its burn was audited when it happened
+        status = end_status(pending, now=now, max_attempts=max_attempts) or "expired"
         moved = await db.doors.update_one(
-            {"_id": door["_id"], "pending.id": pending["id"]},
-            end_pending(pending, "burned" if burned else "expired", now),
+            {"_id": door["_id"], "pending.id": pending["id"]}, end_pending(pending, status, now)
         )
-        if moved.modified_count and not burned:
+        if moved.modified_count and status == "expired":  # a burn was audited when it happened
             events.append(expiry_event(pending, now=now, door=door["_id"]))
     await audit.record_many(db, events)
     return len(events)

@@ -22,7 +22,7 @@ from smartdoor.crypto import code_hash
 from smartdoor.doors import lockout
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import KEEP_ENDED, Door, PendingCode
-from smartdoor.doors.pending import ended_entry
+from smartdoor.doors.pending import end_status, ended_entry
 from smartdoor.doors.service import code_keys
 from smartdoor.errors import DomainError, Forbidden, NotAllowed, NotFound, RateLimited, Unavailable
 from smartdoor.mail import message as mail_message
@@ -51,11 +51,7 @@ def request_slots(door: Door, *, now: datetime, window_seconds: int, limit: int)
 
 
 def old_code_status(pending: PendingCode, *, now: datetime, limits: Limits) -> str:
-    if pending["expires_at"] <= now:
-        return "expired"
-    if pending["attempts"] >= limits.max_attempts_per_code:
-        return "burned"
-    return "superseded"
+    return end_status(pending, now=now, max_attempts=limits.max_attempts_per_code) or "superseded"
 
 
 async def issue_code(

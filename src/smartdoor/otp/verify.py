@@ -48,7 +48,7 @@ async def verify_code(
                 door, challenge_id=challenge_id, nonce=nonce, sig=sig, now=now, limits=deps.limits(door)
             )
         except DomainError as refused:
-            await _refused(deps, door=door, refused=refused, now=now, base=base)
+            await _refused(deps, door=door, challenge_id=challenge_id, refused=refused, now=now, base=base)
             raise
         if isinstance(plan, Replay):
             await audit.record(deps.db, now=now, event="resent", outcome="info", reason="verify", **base)
@@ -185,11 +185,16 @@ async def _wrong(
     raise refusal
 
 
-async def _refused(deps: EngineDeps, *, door: Door, refused: DomainError, now: datetime, base: dict) -> None:
-    """Audits a verify refused before any attempt; an expired code is moved to the ended
-    list here (once, whoever notices first: this or the expiry sweeper)."""
+async def _refused(
+    deps: EngineDeps, *, door: Door, challenge_id: str | None, refused: DomainError, now: datetime, base: dict
+) -> None:
+    """Audits a verify refused before any attempt; the live code, when it was the one refused as
+    expired, is moved to the ended list here (once, whoever notices first: this or the expiry
+    sweeper). A refusal of an older code leaves the live one alone, and is audited."""
     pending = door.get("pending")
-    if isinstance(refused, CodeRejected) and refused.reason == "expired" and pending and pending["expires_at"] <= now:
+    tried_live = pending is not None and challenge_id in (None, pending["id"])
+    if isinstance(refused, CodeRejected) and refused.reason == "expired" and tried_live:
+        assert pending is not None
         moved = await deps.db.doors.update_one(
             {"_id": door["_id"], "pending.id": pending["id"]}, end_pending(pending, "expired", now)
         )

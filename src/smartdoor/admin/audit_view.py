@@ -116,8 +116,10 @@ class EventsPage:
     has_next: bool
 
 
-FIRST_WINDOW = timedelta(hours=1)
-WIDEN = 8  # each window 8 times the last: 1 h, 8 h, 2.7 d, 21 d, 171 d, 3.7 years, then all
+# the first window: an hour of the whole trail; 30 days of one door's or person's events (their own
+# index already narrows the read to them: the window only bounds the busiest)
+FIRST_WINDOW, FIRST_WINDOW_OF_ONE = timedelta(hours=1), timedelta(days=30)
+WIDEN = 8  # each window 8 times the last, up to 10 years, then all
 
 
 async def page_of_events(
@@ -132,7 +134,7 @@ async def page_of_events(
     ones (every event outside it is older), so the page is the same as from the whole trail;
     a window that holds fewer is widened, up to the filter's own range."""
     end = flt.until or now
-    window = FIRST_WINDOW
+    window = FIRST_WINDOW_OF_ONE if flt.door or flt.person else FIRST_WINDOW
     while True:
         start = end - window
         widest = start <= (flt.since or datetime.min.replace(tzinfo=UTC)) or window > timedelta(days=3660)

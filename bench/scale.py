@@ -42,13 +42,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))
-import run as bench  # noqa: E402  (bench/run.py: the lean client, the phases, server start/stop)
+from pymongo.errors import PyMongoError
 
-from pymongo.errors import PyMongoError  # noqa: E402
-
-from smartdoor.admin.audit_view import (  # noqa: E402
+from smartdoor.admin.audit_view import (
     PER_PAGE,
     AuditFilter,
     events_for_export,
@@ -56,18 +52,22 @@ from smartdoor.admin.audit_view import (  # noqa: E402
     page_of_events,
     per_day_chart,
 )
-from smartdoor.audit import service as audit  # noqa: E402
-from smartdoor.crypto import code_hash  # noqa: E402
-from smartdoor.doors.models import PendingCode  # noqa: E402
-from smartdoor.doors.pending import ended_entry  # noqa: E402
-from smartdoor.doors.service import code_keys, create_door  # noqa: E402
-from smartdoor.mail.sink import start_sink  # noqa: E402
-from smartdoor.otp.codes import generate_code, new_challenge_id  # noqa: E402
-from smartdoor.otp.expiry import expiry_event  # noqa: E402
-from smartdoor.people.service import add_person  # noqa: E402
-from smartdoor.settings import Settings  # noqa: E402
-from smartdoor.store import embedded  # noqa: E402
-from smartdoor.store.database import Database, connect  # noqa: E402
+from smartdoor.audit import service as audit
+from smartdoor.crypto import code_hash
+from smartdoor.doors.models import PendingCode
+from smartdoor.doors.pending import ended_entry
+from smartdoor.doors.service import code_keys, create_door
+from smartdoor.mail.sink import start_sink
+from smartdoor.otp.codes import generate_code, new_challenge_id
+from smartdoor.otp.expiry import expiry_event
+from smartdoor.people.service import add_person
+from smartdoor.settings import Settings
+from smartdoor.store import embedded
+from smartdoor.store.database import Database, connect
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+import run as bench  # noqa: E402  (bench/run.py: the lean client, the phases, server start/stop)
 
 log = bench.log
 HOST = bench.HOST

@@ -422,8 +422,14 @@ def _cli(flt: AuditFilter) -> dict:
 
 async def csv_export(db: Database, rows: int) -> dict:
     """The newest `rows` events as the admin export gives them: a time range holding exactly that many."""
-    newest = await db.audit.find({}, {"at": 1}).sort([("at", -1), ("_id", -1)]).skip(rows - 1).limit(1).to_list()
-    since = newest[0]["at"]
+    # found in a growing time window: without a filter the embedded database would sort the whole trail
+    window, now = timedelta(hours=1), datetime.now(UTC)
+    while True:
+        newest = await db.audit.find({"at": {"$gte": now - window}}, {"at": 1}).sort("at", -1).limit(rows).to_list()
+        if len(newest) == rows or window > timedelta(days=3660):
+            break
+        window *= 4
+    since = newest[-1]["at"]
     t0 = time.perf_counter()
     events = await events_for_export(db, AuditFilter(since=since))
     t1 = time.perf_counter()

@@ -66,7 +66,7 @@ async def dashboard(request: Request):
     now = svc.clock.now()
     rows = [door_view(d, now) for d in await doors.list_doors(svc.db)]
     chart = await audit_view.per_day_chart(svc.db, audit_view.AuditFilter(), now=now, days=14)
-    recent = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(), page=1, per_page=8)
+    recent = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(), page=1, per_page=8, now=now)
     names = await audit_view.names(svc.db)
     return page(request, "dashboard.html", viewer=viewer, doors=rows, chart=chart, events=recent.events, names=names)
 
@@ -96,7 +96,9 @@ async def door_page(request: Request, door_id: str):
     viewer = await require_admin(request)
     svc = services(request)
     door = await doors.get_door(svc.db, _door_id(door_id))
-    events = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(door=door["_id"]), page=1, per_page=10)
+    events = await audit_view.page_of_events(
+        svc.db, audit_view.AuditFilter(door=door["_id"]), page=1, per_page=10, now=svc.clock.now()
+    )
     people = await svc.db.people.find({"active": True}, {"name": 1}).sort("name", 1).to_list()
     return page(
         request, "door.html", viewer=viewer, door=door_view(door, svc.clock.now()), events=events.events,

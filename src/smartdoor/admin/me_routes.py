@@ -18,7 +18,9 @@ router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=Fa
 async def my_page(request: Request):
     viewer = await require_login(request)
     svc = services(request)
-    events = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(person=viewer.id), page=1, per_page=20)
+    events = await audit_view.page_of_events(
+        svc.db, audit_view.AuditFilter(person=viewer.id), page=1, per_page=20, now=svc.clock.now()
+    )
     names = await audit_view.names(svc.db)
     return page(
         request, "me.html", viewer=viewer, person=viewer.person, events=events.events,

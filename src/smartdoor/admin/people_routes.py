@@ -62,7 +62,9 @@ async def person_page(request: Request, person_id: str):
     svc = services(request)
     person = await people.get_person(svc.db, _person_id(person_id))
     person.pop("password_hash", None)
-    events = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(person=person["_id"]), page=1, per_page=10)
+    events = await audit_view.page_of_events(
+        svc.db, audit_view.AuditFilter(person=person["_id"]), page=1, per_page=10, now=svc.clock.now()
+    )
     return page(
         request, "person.html", viewer=viewer, person=person, roles=ROLES, events=events.events,
         names=await audit_view.names(svc.db), passkeys=await passkeys.of_person(svc.db, person["_id"]),

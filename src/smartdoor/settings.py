@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     mail_timeout_seconds: float = Field(8.0, gt=0, le=60)  # the whole send: connect, TLS, login, data
     mail_ca_file: str = ""  # extra CA bundle, e.g. for a self-signed relay
     recipients: str = ""
+    push_timeout_seconds: float = Field(8.0, gt=0, le=60)  # one push message (apprise), start to end
 
     mongo_url: str | None = None
     mongo_db: str = "smart_door"

@@ -14,6 +14,7 @@ from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout_memory import LockoutMemory
 from smartdoor.mail.sender import Mailer
 from smartdoor.otp.deps import EngineDeps
+from smartdoor.push.sender import ApprisePusher, Pusher
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
@@ -30,6 +31,11 @@ class Services:
     lockouts: LockoutMemory = field(default_factory=LockoutMemory)
     unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
     background: Background = field(default_factory=Background)  # mail that must not delay a reply
+    pusher: Pusher = field(default=None)  # type: ignore[assignment]  # push messages; default: apprise
+
+    def __post_init__(self) -> None:
+        if self.pusher is None:
+            self.pusher = ApprisePusher(timeout_seconds=self.settings.push_timeout_seconds)
 
     @property
     def engine(self) -> EngineDeps:
@@ -39,6 +45,7 @@ class Services:
             settings=self.settings,
             send_mail=self.mailer.send,
             background=self.background,
+            pusher=self.pusher,
         )
 
 

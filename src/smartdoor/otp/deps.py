@@ -10,6 +10,7 @@ from smartdoor.background import Background
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import Door
+from smartdoor.push.sender import ApprisePusher, Pusher
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
@@ -26,6 +27,12 @@ class EngineDeps:
     settings: Settings
     send_mail: SendMail
     background: Background = field(default_factory=Background)  # notices sent after the reply
+    # push messages (smartdoor.push); without one, apprise with PUSH_TIMEOUT_SECONDS
+    pusher: Pusher = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.pusher is None:
+            object.__setattr__(self, "pusher", ApprisePusher(timeout_seconds=self.settings.push_timeout_seconds))
 
     def limits(self, door: Door) -> Limits:
         return self.settings.limits(legacy=bool(door.get("legacy")))

@@ -1,6 +1,6 @@
 """Issuing a code: check the door's lockout and request limit, and, when a person typed their
 number, whether a grant lets them do this now; store the new code in place of the old one
-(one conditional update of the door), mail it, audit it.
+(one conditional update of the door), mail it (or push it, as the person chose), audit it.
 
 A person's code goes to that person only, and remembers them and the grant that allowed it:
 the verify names them and counts the grant's use. A refused person gets the same words
@@ -9,6 +9,7 @@ other (so typing numbers cannot be done faster than codes can be asked for)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,8 @@ from smartdoor.mail import message as mail_message
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
 from smartdoor.otp.expiry import expiry_event
+from smartdoor.push import deliver as push_deliver
+from smartdoor.push import urls as push_urls
 
 
 @dataclass
@@ -143,21 +146,21 @@ async def issue_code(
         )  # fmt: skip
         raise NotAllowed(decision.reason)
 
-    recipients = [requester.person["email"]] if requester and requester.person else deps.recipients(door)
-    if recipients:
-        delivery_error = await deps.send_mail(
-            mail_message.code_message(
-                sender=settings.mail_from,
-                to=recipients,
-                door_name=door["name"],
-                action=action,
-                code=code,
-                expires_at=expires_at,
-                asked_by=requester.person["name"] if requester and requester.person else None,
-            )
-        )
-    else:
-        delivery_error = "no recipients configured"
+    person = requester.person if requester else None
+    recipients = [person["email"]] if person else deps.recipients(door)
+    # a person's own code goes by e-mail, push or both, as they chose; the two side by side
+    by_mail = bool(recipients) and (person is None or push_urls.wants_mail(person))
+    by_push = person is not None and push_urls.wants_push(person)
+    mailed, pushed = await asyncio.gather(
+        _mail_code(deps, door=door, to=recipients, action=action, code=code, expires_at=expires_at, person=person)
+        if by_mail
+        else _nothing(),
+        push_deliver.push_code(deps, person=person, door_name=door["name"], action=action, code=code,
+                               expires_at=expires_at) if by_push and person else _nothing(),
+    )  # fmt: skip
+    if not recipients:
+        mailed = "no recipients configured"
+    delivery_error = "; ".join(e for e in (mailed, pushed) if e) or None
     base = {"door": door["_id"]}
     events = []
     if old and old_status == "superseded":
@@ -188,21 +191,43 @@ async def issue_code(
             **base,
         )
     )
-    events.append(
-        audit.entry(
-            now=now,
-            event="mail_delivery",
-            outcome="failure" if delivery_error else "success",
-            action=action,
-            reason=delivery_error,
-            challenge=challenge_id,
-            recipients=len(recipients),
-            **who,
-            **base,
+    if by_mail or not recipients:
+        events.append(
+            audit.entry(
+                now=now,
+                event="mail_delivery",
+                outcome="failure" if mailed else "success",
+                action=action,
+                reason=mailed,
+                challenge=challenge_id,
+                recipients=len(recipients),
+                **who,
+                **base,
+            )
         )
-    )
+    if by_push:
+        events.append(
+            push_deliver.delivery_event(
+                now=now, kind="code", errors=[pushed], action=action, challenge=challenge_id, **who, **base
+            )
+        )
     await audit.record_many(deps.db, events)
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
+
+
+async def _mail_code(
+    deps: EngineDeps, *, door: Door, to: list[str], action: str, code: str, expires_at: datetime, person
+) -> str | None:
+    return await deps.send_mail(
+        mail_message.code_message(
+            sender=deps.settings.mail_from, to=to, door_name=door["name"], action=action, code=code,
+            expires_at=expires_at, asked_by=person["name"] if person else None,
+        )
+    )  # fmt: skip
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _who(requester: Requester | None) -> dict:

@@ -4,7 +4,7 @@ apprise does its network calls in threads of its own (its async_notify never blo
 loop); each send also has one deadline (PUSH_TIMEOUT_SECONDS), given to apprise and kept here
 too, so a channel that never answers costs a waiting request that long and no more. A failure
 comes back as a short reason naming the service only: apprise's own messages may quote the URL,
-and so its log lines are kept out of ours (the logger `apprise` does not propagate)."""
+and so its log lines (and urllib3's) are switched off."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ import apprise
 
 log = logging.getLogger(__name__)
 
-# apprise logs what it sends to, token included, at several levels: none of it reaches our log
-_apprise_log = logging.getLogger("apprise")
-_apprise_log.propagate = False
-_apprise_log.addHandler(logging.NullHandler())
+# apprise logs the URLs it loads and posts to, token included (DEBUG), and urllib3, which sends
+# for it (apprise is its only user in this process), logs request paths, where a Telegram bot's
+# token sits, even in its warnings: neither writes a line here. A level above CRITICAL means no
+# record is even made, whatever handlers a log set-up adds.
+for _name in ("apprise", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL + 1)
+    logging.getLogger(_name).propagate = False
 
 
 class Pusher(Protocol):

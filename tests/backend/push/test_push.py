@@ -167,3 +167,17 @@ async def test_a_push_url_is_checked_sealed_and_never_echoed(harness, receiver):
     removed = await people.set_push(harness.db, keyring, person_id=pid, url="")
     assert removed["delivery"] == "email" and "push_service" not in removed
     assert "push_url" not in await harness.db.people.find_one({"_id": pid})
+
+
+async def test_a_new_secret_key_reseals_push_urls(harness, receiver):
+    from smartdoor.crypto import Keyring
+    from smartdoor.push.rotation import reseal_push_urls
+
+    site = await pushing_site(harness, receiver)
+    pid = site.person["_id"]
+    new = Keyring(b"n" * 40, harness.settings.master_key())  # the new key current, the old one still known
+    report = await reseal_push_urls(harness.db, keyring=new)
+    assert report.resealed == 1 and not report.unsealable
+    stored = (await harness.db.people.find_one({"_id": pid}))["push_url"]
+    assert urls.open_url(Keyring(b"n" * 40), pid, stored) == push_url(receiver)  # the new key alone opens it
+    assert (await reseal_push_urls(harness.db, keyring=new)).resealed == 0  # again: nothing to do

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from datetime import datetime
 
 from smartdoor.errors import InvalidInput
@@ -17,6 +18,7 @@ from smartdoor.store.database import Database
 
 FIELDS = ("at", "event", "outcome", "door", "person", "action", "reason", "client")
 MAX_PAGE = 10_000
+log = logging.getLogger(__name__)
 
 
 async def record(db: Database, **fields) -> None:
@@ -52,6 +54,11 @@ def entry(
 async def record_many(db: Database, events: list[dict]) -> None:
     if events:
         await db.append_audit(events)
+        for tap in db.audit_taps:  # metrics and Home Assistant hear of them (smartdoor.integrations)
+            try:
+                tap(events)
+            except Exception as failed:  # never the request's problem; the type alone (no event data)
+                log.warning("audit tap failed: %s", type(failed).__name__)
 
 
 async def query(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -59,6 +60,10 @@ class Database:
     @property
     def passkeys(self) -> AsyncCollection:
         return self.db["passkeys"]
+
+    # told of the audit events this process has written (smartdoor.integrations: metrics, MQTT);
+    # called by audit.service.record_many after the write, must not block or raise
+    audit_taps: list[Callable[[list[dict]], None]] = field(default_factory=list, repr=False)
 
     async def append_audit(self, events: list[dict]) -> None:
         if self._audit_writer is None:

@@ -4,7 +4,7 @@ administrator's actions on it, each audited with its actor."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import segno
@@ -16,11 +16,10 @@ from smartdoor.admin.forms import read_form
 from smartdoor.doors import offline
 from smartdoor.doors import service as doors
 from smartdoor.doors.models import Door
+from smartdoor.doors.presence import is_online
 from smartdoor.errors import InvalidInput
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
-# a door reports at least every HEARTBEAT_SECONDS (300): two missed heartbeats and a minute's slack
-ONLINE_WITHIN = timedelta(minutes=11)
 MAX_ID = 40
 
 
@@ -35,7 +34,7 @@ def door_view(door: Mapping[str, Any], now: datetime) -> dict:
         "state": door.get("state") or "unknown",
         "door_open": door.get("door_open"),
         "seen": seen,
-        "online": seen is not None and now - seen <= ONLINE_WITHIN,
+        "online": is_online(door, now=now),
         "firmware": door.get("firmware"),
         "rssi": door.get("rssi"),
         "failures": door.get("failures", 0),

@@ -11,6 +11,7 @@ import warnings
 from functools import cached_property
 from pathlib import Path
 
+import httpx
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,7 +22,7 @@ from smartdoor.mail.header_values import HeaderValueError, check_address, check_
 from smartdoor.store.private_files import secure_data_dir, write_private
 
 ENV_FILE = ".env"
-SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password")  # what makes a .env worth protecting
+SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password", "webhook_secret")  # what makes a .env worth protecting
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "change_me", "secret", "your_secret_key"}
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -89,6 +90,11 @@ class Settings(BaseSettings):
 
     cors_origins: str = ""  # comma-separated; empty = CORS off
 
+    # webhooks (smartdoor.webhooks): door events as signed JSON to these URLs, retried from the outbox
+    webhook_urls: str = ""  # comma-separated http(s) URLs; empty = no webhooks
+    webhook_secret: SecretStr = SecretStr("")  # the HMAC key receivers verify with; required with URLs
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)  # one delivery attempt, start to end
+
     # the admin web app (smartdoor.admin)
     admin_url: str = ""  # its public address, e.g. https://door.example.com: passkeys' origin, set-up links
     admin_idle_minutes: int = Field(30, ge=1, le=24 * 60)  # a session unused this long ends
@@ -127,6 +133,11 @@ class Settings(BaseSettings):
         if self.admin_url and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", self.admin_url.rstrip("/")):
             raise UnsafeSettings("ADMIN_URL: scheme and host only, e.g. https://door.example.com")
         _ = self.trusted_proxy_networks  # a malformed entry refuses the start
+        if self.webhook_url_list and len(self.webhook_secret.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise UnsafeSettings(
+                "WEBHOOK_URLS needs WEBHOOK_SECRET, at least 32 characters (receivers verify signatures with it): "
+                "e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
         if self.code_digits < 6:
             warnings.warn("CODE_DIGITS below 6 makes codes easier to guess", stacklevel=2)
         return self
@@ -134,6 +145,12 @@ class Settings(BaseSettings):
     @cached_property
     def recipient_list(self) -> list[str]:
         return [r.strip() for r in self.recipients.split(",") if r.strip()]
+
+    @cached_property
+    def webhook_url_list(self) -> list[str]:
+        """WEBHOOK_URLS checked; a refusal names the URL's place in the list, never the URL (it
+        may hold a token)."""
+        return [_webhook_url(url.strip(), n) for n, url in enumerate(self.webhook_urls.split(","), 1) if url.strip()]
 
     @cached_property
     def cors_origin_list(self) -> list[str]:
@@ -183,6 +200,20 @@ class Settings(BaseSettings):
             secure_data_dir(self.data_dir)
             write_private(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
+
+
+def _webhook_url(url: str, place: int) -> str:
+    """The URL as it will be requested and signed (httpx's normal form: a bare host gets `/`)."""
+    refusal = UnsafeSettings(f"WEBHOOK_URLS: URL number {place} is not an http:// or https:// URL with a host")
+    if len(url) > 2048 or not url.isprintable() or any(c.isspace() for c in url):
+        raise refusal
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise refusal from None
+    if parsed.scheme not in ("http", "https") or not parsed.host or parsed.fragment:
+        raise refusal
+    return str(parsed)
 
 
 def _networks(text: str, name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from smartdoor.crypto import Unsealable
 from smartdoor.doors import service as doors
 from smartdoor.errors import InvalidInput
 from smartdoor.people import service as people
@@ -162,7 +163,7 @@ async def test_a_push_url_is_checked_sealed_and_never_echoed(harness, receiver):
     stored = await harness.db.people.find_one({"_id": pid})
     assert TOKEN.encode() not in bytes(stored["push_url"])
     assert urls.open_url(keyring, pid, stored["push_url"]) == push_url(receiver)
-    with pytest.raises(Exception):  # bound to the person: another record cannot open it
+    with pytest.raises(Unsealable):  # bound to the person: another record cannot open it
         urls.open_url(keyring, "p-someone-else", stored["push_url"])
     removed = await people.set_push(harness.db, keyring, person_id=pid, url="")
     assert removed["delivery"] == "email" and "push_service" not in removed

@@ -19,7 +19,7 @@ async def test_unlock_flow_signed_both_ways(harness):
     assert reply["recipients"] == 1 and "code" not in reply
     mail = harness.sink.wait_for(1)[0]
     assert mail["to"] == ["alice@example.com"] and mail["multipart"]
-    assert "Front door" in mail["text"] and "unlock" in mail["text"] and "2026-01-01 12:02:00 UTC" in mail["text"]
+    assert "Front door" in mail["text"] and "unlock" in mail["text"] and "2037-01-01 12:02:00 UTC" in mail["text"]
     assert harness.latest_code(1) in mail["html"]
     r = await device.verify(reply["challenge_id"], harness.latest_code(1))
     assert r.status_code == 200 and r.json() == {"status": "success", "action": "unlock"}

@@ -12,8 +12,6 @@ import asyncio
 import logging
 from typing import Protocol
 
-import apprise
-
 log = logging.getLogger(__name__)
 
 # apprise logs the URLs it loads and posts to, token included (DEBUG), and urllib3, which sends
@@ -35,6 +33,8 @@ class ApprisePusher:
         self._timeout = timeout_seconds
 
     async def send(self, url: str, *, title: str, body: str) -> str | None:
+        import apprise  # on first use: most processes (CLI commands) never push
+
         channel = apprise.Apprise()
         try:
             if not channel.add(url):  # checked when it was set; a newer apprise may read it otherwise

@@ -7,7 +7,6 @@ only as the name of its service (`push_service`, e.g. "Telegram (tgram://…)").
 
 from __future__ import annotations
 
-import apprise
 from bson.binary import Binary
 
 from smartdoor.crypto import Keyring
@@ -30,6 +29,8 @@ def check_push_url(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL or not url.isprintable() or any(c.isspace() for c in url) or "://" not in url:
         raise InvalidInput(f"a push URL is one apprise URL such as ntfy://topic, at most {MAX_URL} characters")
+    import apprise  # here: its import costs most CLI commands, which never check a URL, ~0.7 s
+
     try:
         channel = apprise.Apprise.instantiate(url)
     except Exception:  # a plugin that chokes on odd input: the same refusal

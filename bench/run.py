@@ -7,8 +7,10 @@ on loopback), then measures:
   1. the ceiling: a trivial route's req/s on the same server at 50 connections;
   2. signed verify req/s and p50/p99 latency with 50 doors verifying at once;
   3. 429 rejections req/s while a door is locked out (fresh nonce each), against the ceiling;
-  4. database round trips per successful verify (pymongo command monitoring, app in-process);
-  5. the server's RSS;
+  4. one client alone: a code request's p50, a verify's p50 and full request+mail+verify cycles/s;
+  5. database round trips per successful verify and per code request (pymongo command monitoring,
+     app in-process), with each command's time in the database;
+  6. the server's RSS;
 and prints them in one table with the targets and the machine. Everything stops by itself.
 See bench/RESULTS.md for what each figure means.
 """
@@ -51,6 +53,7 @@ from smartdoor.store.database import connect
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 CONCURRENCY = 50
+ONE_CLIENT_CYCLES = 60  # of one door of its own: fewer than the 100 codes per window of the bench settings
 REQUEST_PATH = "/api/v1/otp/request"
 VERIFY_PATH = "/api/v1/otp/verify"
 # the bench server may hand out more than 5 codes per door per 15 min (the maximum the settings
@@ -366,6 +369,73 @@ async def single_door_latency(port: int, door: Door, sink, n: int) -> dict:
     return {"n": n, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
 
 
+async def one_client(port: int, door: Door, sink, n: int, meter: CpuMeter) -> dict:
+    """One client, one door, one connection: request a code, read it from the mail, type it, n
+    times in a row. A code request's and a verify's latency, and the cycles per second (the
+    mail's trip through the sink and the client's own work included)."""
+    pool = await open_pool(port, 1)
+    requests, verifies = [], []
+    try:
+        for _ in range(3):  # warm-up: connection, first-use imports and caches in the server
+            await request_codes(pool, [door], port, sink)
+        start = meter.snap()
+        t_all = time.perf_counter()
+        for _ in range(n):
+            t = time.perf_counter()
+            await request_codes(pool, [door], port, sink)
+            requests.append(time.perf_counter() - t)  # includes reading the mail out of the sink (~0.1 ms)
+            data, sig = signed_post(door, VERIFY_PATH, {"challenge_id": door.challenge, "code": door.code}, port)
+            t = time.perf_counter()
+            status, headers, body = await pool[0].roundtrip(data, want_headers=True)
+            verifies.append(time.perf_counter() - t)
+            assert status == 200 and reply_ok(door, status, headers, body, sig), (status, body)
+        elapsed = time.perf_counter() - t_all
+        cpu = meter.since(start)
+    finally:
+        close_pool(pool)
+    return {
+        "n": n,
+        "request_p50_ms": pct(requests, 50) * 1e3,
+        "request_p99_ms": pct(requests, 99) * 1e3,
+        "verify_p50_ms": pct(verifies, 50) * 1e3,
+        "cycles_per_s": n / elapsed,
+        "cpu": cpu,
+    }
+
+
+async def one_client_runs(runs: int, port: int, doors: list[Door], sink, meter: CpuMeter, results: dict) -> None:
+    """--one-client N: only the one-client phase, N times on N doors of their own (a door's
+    request window holds 100 codes), for comparing versions quickly on a machine that is not quiet."""
+    results["one_client_runs"] = []
+    for i, door in enumerate(doors[:runs]):
+        log(f"one client, run {i + 1}/{runs}: {ONE_CLIENT_CYCLES} request+mail+verify cycles")
+        result = await one_client(port, door, sink, ONE_CLIENT_CYCLES, meter)
+        results["one_client_runs"].append(result)
+        log(
+            f"    request p50 {result['request_p50_ms']:.1f} ms, verify p50 {result['verify_p50_ms']:.1f} ms, "
+            f"{result['cycles_per_s']:.1f} cycles/s; cores: {fmt_cpu(result['cpu'])}"
+        )
+
+
+def one_client_report(r: dict) -> str:
+    runs = r["one_client_runs"]
+    lines = ["run  request p50  request p99  verify p50  cycles/s  cores used (server, db, bench, other)"]
+    for i, x in enumerate(runs, 1):
+        lines.append(
+            f"{i:>3}  {x['request_p50_ms']:8.1f} ms  {x['request_p99_ms']:8.1f} ms  {x['verify_p50_ms']:7.1f} ms"
+            f"  {x['cycles_per_s']:8.1f}  {fmt_cpu(x['cpu'])}"
+        )
+    mid = sorted(runs, key=lambda x: x["request_p50_ms"])[len(runs) // 2]
+    m = r["machine"]
+    lines += [
+        f"median run: code request p50 {mid['request_p50_ms']:.1f} ms (target <= 15 ms), "
+        f"{mid['cycles_per_s']:.1f} cycles/s",
+        f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}, {m['date']}, "
+        f"load average before the run {m['loadavg_before']:.2f}; database: {r['database']}",
+    ]
+    return "\n".join(lines)
+
+
 def wrong_code(code: str) -> str:
     return str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
 
@@ -424,19 +494,28 @@ async def codes_issued(db) -> int:
 
 
 class CommandCounter(monitoring.CommandListener):
+    """The commands the app sends while recording, and each one's time to its answer."""
+
     def __init__(self) -> None:
         self.recording = False
         self.commands: list[str] = []
+        self.durations: dict[int, float] = {}  # request id -> ms
+        self._names: dict[int, int] = {}  # request id -> index in commands
 
     def started(self, event) -> None:
         if self.recording:
+            self._names[event.request_id] = len(self.commands)
             self.commands.append(f"{event.command_name} {event.command.get(event.command_name, '')}")
 
     def succeeded(self, event) -> None:
-        pass
+        if (i := self._names.pop(event.request_id, None)) is not None:
+            self.durations[i] = event.duration_micros / 1e3
 
     def failed(self, event) -> None:
-        pass
+        self._names.pop(event.request_id, None)
+
+    def timed(self) -> list[str]:
+        return [f"{c} {self.durations.get(i, float('nan')):.1f} ms" for i, c in enumerate(self.commands)]
 
 
 async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n: int) -> dict:
@@ -469,7 +548,7 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
 
             async def code():
                 since = datetime.now(UTC)
-                counter.recording, counter.commands = True, []
+                counter.recording, counter.commands, counter.durations = True, [], {}
                 r = await post(REQUEST_PATH, {"action": "unlock"})
                 counter.recording = False
                 assert r.status_code == 200, r.text
@@ -487,6 +566,7 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
             per_success = []
             for _ in range(5):
                 out["code_request"] = await code()
+                out["code_request_timed"] = counter.timed()
                 per_success.append(await verify(door.code, 200))
             out["success"] = per_success
             out["code_request_count"] = len(out["code_request"])
@@ -496,9 +576,20 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
                 await verify(wrong_code(door.code), 403)
             out["lockout_trigger"] = await verify(wrong_code(door.code), 429)
             out["locked_out"] = await verify(door.code, 429)
+
             # a success after failures also resets the door's failure count: one more write
+            async def door_of_its_own() -> None:
+                """The lockout gate remembers the door above locked out for a second, and a door
+                gets at most 100 codes per window: each profile uses a new door."""
+                d, secret = await create_door(
+                    db, keyring, name=f"prof-{uuid.uuid4().hex[:8]}",
+                    recipients=[f"prof-{uuid.uuid4().hex[:8]}@bench.test"], now=datetime.now(UTC),
+                )  # fmt: skip
+                door.id, door.key, door.name = d["_id"], bytes.fromhex(secret), d["name"]
+                door.recipient = d["recipients"][0]
+
             if profile_n:
-                await db.doors.update_one({"_id": door.id}, {"$set": {"failures": 0, "locked_until": None}})
+                await door_of_its_own()
                 prof = cProfile.Profile()
                 total = 0.0
                 for _ in range(profile_n):
@@ -512,6 +603,19 @@ async def round_trips(settings: Settings, sink, db, keyring: Keyring, profile_n:
                 pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(25)
                 out["profile"] = s.getvalue()
                 out["profile_ms_per_verify"] = total / profile_n * 1e3
+                await door_of_its_own()
+                prof, total = cProfile.Profile(), 0.0
+                for _ in range(profile_n):
+                    prof.enable()
+                    t = time.perf_counter()
+                    await code()
+                    total += time.perf_counter() - t
+                    prof.disable()
+                    await verify(door.code, 200)
+                s = io.StringIO()
+                pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(40)
+                out["profile_request"] = s.getvalue()
+                out["profile_ms_per_request"] = total / profile_n * 1e3
     monitoring._LISTENERS.command_listeners.remove(counter)  # no public unregister
     return out
 
@@ -609,6 +713,15 @@ def report(r: dict) -> str:
             "",
         ),
         (
+            "one client: code request p50",
+            f"{r['one_client']['request_p50_ms']:.1f} ms",
+            "<= 15 ms",
+            "",
+            "met" if r["one_client"]["request_p50_ms"] <= 15 else "MISSED",
+        ),
+        ("one client: verify p50", f"{r['one_client']['verify_p50_ms']:.1f} ms", "-", "", ""),
+        ("one client: request+mail+verify cycles", f"{r['one_client']['cycles_per_s']:.1f} /s", "-", "", ""),
+        (
             "429 rejections during a lockout",
             f"{lk['rps']:,.0f} req/s",
             ">= 0.70x ceiling",
@@ -651,7 +764,9 @@ def report(r: dict) -> str:
         "round trips: success verify " + " | ".join(rt["success"][0]),
         "             429 locked out  " + " | ".join(rt["locked_out"]),
         "             wrong code      " + " | ".join(rt["wrong_code"]),
-        f"             code request    {rt['code_request_count']} commands (not counted in the verify figure)",
+        f"             code request    {rt['code_request_count']} commands (not counted in the verify figure): "
+        + " | ".join(rt["code_request_timed"]),
+        f"one client: {r['one_client']['n']} cycles, request p99 {r['one_client']['request_p99_ms']:.1f} ms",
         f"database probe, one command by _id on doors ({r['probe']['doors']} documents): "
         f"find {r['probe']['find_one']:.1f} ms, update {r['probe']['update_one']:.1f} ms, "
         f"findAndModify {r['probe']['find_one_and_update']:.1f} ms",
@@ -661,6 +776,7 @@ def report(r: dict) -> str:
         f"  ceiling/httpx  {fmt_cpu(r['ceiling_httpx']['cpu'])}",
         f"  verify         {fmt_cpu(v['cpu'])}",
         f"  lockout 429    {fmt_cpu(lk['cpu'])}",
+        f"  one client     {fmt_cpu(r['one_client']['cpu'])}",
         f"total run time {r['run_seconds']:.0f} s",
     ]
     return "\n".join(lines)
@@ -673,15 +789,18 @@ async def measure(
     db = connect(settings.mongo_url, db_name=settings.mongo_db)
     keyring = settings.keyring()
     try:
-        log("provisioning 51 doors through the service functions")
+        log("provisioning 52 doors through the service functions")
         doors = []
         run = uuid.uuid4().hex[:6]
-        for i in range(CONCURRENCY + 1):
+        for i in range(args.one_client or CONCURRENCY + 2):
             d, secret = await create_door(
                 db, keyring, name=f"bench-{run}-{i}", recipients=[f"door{i}-{run}@bench.test"], now=datetime.now(UTC)
             )
             doors.append(Door(d["_id"], bytes.fromhex(secret), d["name"], d["recipients"][0]))
-        verify_doors, locked_door = doors[:CONCURRENCY], doors[CONCURRENCY]
+        if args.one_client:
+            await one_client_runs(args.one_client, port, doors, sink, meter, results)
+            return
+        verify_doors, locked_door, solo_door = doors[:CONCURRENCY], doors[CONCURRENCY], doors[CONCURRENCY + 1]
 
         log(f"1/5 ceiling: GET /bench/ping, {CONCURRENCY} connections, {args.seconds:.0f} s")
         results["ceiling"] = await ceiling(port, args.seconds, meter)
@@ -689,6 +808,12 @@ async def measure(
         results["ceiling_httpx"] = await ceiling_httpx(port, args.seconds / 2, meter)
         log(f"    httpx {results['ceiling_httpx']['rps']:,.0f} req/s")
 
+        log(f"one client: {ONE_CLIENT_CYCLES} request+mail+verify cycles of one door")
+        results["one_client"] = await one_client(port, solo_door, sink, ONE_CLIENT_CYCLES, meter)
+        log(
+            f"    request p50 {results['one_client']['request_p50_ms']:.1f} ms, verify p50 "
+            f"{results['one_client']['verify_p50_ms']:.1f} ms, {results['one_client']['cycles_per_s']:.1f} cycles/s"
+        )
         results["single_before"] = await single_door_latency(port, verify_doors[0], sink, 20)
         results["single_before"]["codes"] = await codes_issued(db)
         log(f"2/5 signed verify: {args.rounds} rounds of {CONCURRENCY} doors")
@@ -721,12 +846,21 @@ def main() -> int:
         type=int,
         default=0,
         metavar="N",
-        help="also cProfile N verifies of the in-process app and print the top functions",
+        help="also cProfile N verifies and N code requests of the in-process app and print the top functions",
+    )
+    parser.add_argument(
+        "--one-client",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the one-client phase, N runs (quick before/after comparisons); the other phases are skipped",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 95:
         parser.error("--rounds must be 1..95 (at most 100 codes per door per window)")
+    if not 0 <= args.profile <= 95:
+        parser.error("--profile must be 0..95 (at most 100 codes per door per window)")
     sys.path.insert(0, str(BENCH_DIR))
     t_start = time.monotonic()
     results: dict = {"machine": machine(), "rounds": args.rounds}
@@ -799,6 +933,11 @@ def main() -> int:
 
         shutil.rmtree(workdir, ignore_errors=True)
     results["run_seconds"] = time.monotonic() - t_start
+    if args.one_client:
+        print(one_client_report(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1, default=str))
+        return 0
     print(report(results))
     if args.profile:
         print(
@@ -806,8 +945,14 @@ def main() -> int:
             f"({results['round_trips']['profile_ms_per_verify']:.2f} ms each, profiler on):"
         )
         print(results["round_trips"]["profile"])
+        print(
+            f"\ncProfile of {args.profile} code requests through the in-process app "
+            f"({results['round_trips']['profile_ms_per_request']:.2f} ms each, profiler on):"
+        )
+        print(results["round_trips"]["profile_request"])
     if args.json:
         results["round_trips"].pop("profile", None)
+        results["round_trips"].pop("profile_request", None)
         args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0
 

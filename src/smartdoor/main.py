@@ -18,6 +18,7 @@ from smartdoor.audit.noise import WINDOW
 from smartdoor.clock import SystemClock
 from smartdoor.mail.sender import Mailer, SmtpMailer
 from smartdoor.otp.expiry import expiry_sweeper
+from smartdoor.outbox import records as outbox_records
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
 
@@ -49,6 +50,8 @@ def create_app(
             )
             app.state.services = services
             app.state.started = time.monotonic()
+            await outbox_records.ensure_indexes(db)
+            services.outbox.start()
             tasks = [
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
@@ -56,8 +59,10 @@ def create_app(
             try:
                 yield
             finally:
-                # notices under way get their mail relay's deadline to finish
+                # notices under way get their mail relay's deadline to finish, and so do retries
                 await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
+                await services.outbox.stop(timeout=services.outbox.attempt_seconds + 1)
+                await services.mailer.close()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -1,9 +1,10 @@
 """Telling a door's watchers (people, `Door.watchers`) that it was unlocked: who, when by the
 door's clock, and how (code, offline code, exit button, remote). The reply to the door is
-never held up by it: the message is built and sent in the background (bounded by
-MAIL_TIMEOUT_SECONDS), and its audit event (`unlock_notice`) is written when the send ends.
-A watcher who chose push (smartdoor.push) gets it there instead of or as well as by e-mail
-(audited as `push_delivery`). The message never holds a code."""
+never held up by it: the message is built in the background and goes through the outbox (its
+first attempt at once, bounded by MAIL_TIMEOUT_SECONDS, retries for an hour), which writes an
+audit event (`unlock_notice`) for each attempt. A watcher who chose push (smartdoor.push) gets
+it there instead of or as well as by e-mail (audited as `push_delivery`). The message never
+holds a code."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from smartdoor.audit import service as audit
 from smartdoor.doors.models import Door
 from smartdoor.mail import message as mail_message
 from smartdoor.otp.deps import EngineDeps
+from smartdoor.outbox.mail import notice_mail
 from smartdoor.push import deliver as push_deliver
 from smartdoor.push import messages as push_messages
 from smartdoor.push import urls as push_urls
@@ -86,15 +87,13 @@ async def _mail(
 ) -> None:
     if not to:
         return
-    error = await deps.send_mail(
-        mail_message.unlock_message(
-            sender=deps.settings.mail_from, to=to, door_name=door["name"], tz_name=tz_name, unlocks=lines
-        )
+    message = mail_message.unlock_message(
+        sender=deps.settings.mail_from, to=to, door_name=door["name"], tz_name=tz_name, unlocks=lines
     )
-    await audit.record(
-        deps.db, now=now, event="unlock_notice", outcome="failure" if error else "success", door=door["_id"],
-        reason=error, recipients=len(to), unlocks=unlocks, person=person,
-    )  # fmt: skip
+    details = {"recipients": len(to), "unlocks": unlocks, "person": person}
+    await deps.outbox.post(
+        notice_mail(message, kind="unlock_notice", door=door["_id"], now=now, details=details), now=now
+    )
 
 
 def _who(unlock: Unlock, names: dict[str, str]) -> str | None:

@@ -14,6 +14,8 @@ from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout_memory import LockoutMemory
 from smartdoor.mail.sender import Mailer
 from smartdoor.otp.deps import EngineDeps
+from smartdoor.outbox.mail import mail_deliveries
+from smartdoor.outbox.service import Outbox
 from smartdoor.push.sender import ApprisePusher, Pusher
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
@@ -32,10 +34,14 @@ class Services:
     unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
     background: Background = field(default_factory=Background)  # mail that must not delay a reply
     pusher: Pusher = field(default=None)  # type: ignore[assignment]  # push messages; default: apprise
+    outbox: Outbox = field(init=False)  # every mail, stored sealed and retried; its worker runs with the app
 
     def __post_init__(self) -> None:
         if self.pusher is None:
             self.pusher = ApprisePusher(timeout_seconds=self.settings.push_timeout_seconds)
+        self.outbox = Outbox(
+            db=self.db, keyring=self.keyring, deliveries=mail_deliveries(self.mailer, self.settings), clock=self.clock
+        )
 
     @property
     def engine(self) -> EngineDeps:
@@ -46,6 +52,7 @@ class Services:
             send_mail=self.mailer.send,
             background=self.background,
             pusher=self.pusher,
+            outbox=self.outbox,
         )
 
 

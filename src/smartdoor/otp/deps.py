@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 
 from smartdoor.background import Background
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import Door
+from smartdoor.outbox.service import Outbox
 from smartdoor.push.sender import ApprisePusher, Pusher
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
-SendMail = Callable[[EmailMessage], Awaitable[str | None]]
+SendMail = Callable[[Message], Awaitable[str | None]]
 """Sends one message; returns None when delivered, else a short reason (never raises)."""
 
 MAX_CONFLICTS = 50  # re-reads of a door another request changed meanwhile, before giving up
@@ -26,6 +27,7 @@ class EngineDeps:
     keyring: Keyring
     settings: Settings
     send_mail: SendMail
+    outbox: Outbox  # every code and notice mail goes through it (retried when the relay did not take it)
     background: Background = field(default_factory=Background)  # notices sent after the reply
     # push messages (smartdoor.push); without one, apprise with PUSH_TIMEOUT_SECONDS
     pusher: Pusher = field(default=None)  # type: ignore[assignment]

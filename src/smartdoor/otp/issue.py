@@ -1,6 +1,7 @@
 """Issuing a code: check the door's lockout and request limit, and, when a person typed their
 number, whether a grant lets them do this now; store the new code in place of the old one
-(one conditional update of the door), mail it (or push it, as the person chose), audit it.
+(one conditional update of the door), mail it through the outbox (the first attempt before the
+reply, retries after it until the code expires) or push it, as the person chose, audit it.
 
 A person's code goes to that person only, and remembers them and the grant that allowed it:
 the verify names them and counts the grant's use. A refused person gets the same words
@@ -30,6 +31,7 @@ from smartdoor.mail import message as mail_message
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
 from smartdoor.otp.expiry import expiry_event
+from smartdoor.outbox.mail import code_mail
 from smartdoor.push import deliver as push_deliver
 from smartdoor.push import urls as push_urls
 
@@ -151,16 +153,6 @@ async def issue_code(
     # a person's own code goes by e-mail, push or both, as they chose; the two side by side
     by_mail = bool(recipients) and (person is None or push_urls.wants_mail(person))
     by_push = person is not None and push_urls.wants_push(person)
-    mailed, pushed = await asyncio.gather(
-        _mail_code(deps, door=door, to=recipients, action=action, code=code, expires_at=expires_at, person=person)
-        if by_mail
-        else _nothing(),
-        push_deliver.push_code(deps, person=person, door_name=door["name"], action=action, code=code,
-                               expires_at=expires_at) if by_push and person else _nothing(),
-    )  # fmt: skip
-    if not recipients:
-        mailed = "no recipients configured"
-    delivery_error = "; ".join(e for e in (mailed, pushed) if e) or None
     base = {"door": door["_id"]}
     events = []
     if old and old_status == "superseded":
@@ -191,20 +183,42 @@ async def issue_code(
             **base,
         )
     )
-    if by_mail or not recipients:
+    if not recipients:
+        delivery_error: str | None = "no recipients configured"
         events.append(
             audit.entry(
-                now=now,
-                event="mail_delivery",
-                outcome="failure" if mailed else "success",
-                action=action,
-                reason=mailed,
-                challenge=challenge_id,
-                recipients=len(recipients),
-                **who,
-                **base,
+                now=now, event="mail_delivery", outcome="failure", action=action, reason=delivery_error,
+                challenge=challenge_id, recipients=0, **who, **base,
             )
+        )  # fmt: skip
+        await audit.record_many(deps.db, events)
+        return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
+    pushing = (
+        push_deliver.push_code(deps, person=person, door_name=door["name"], action=action, code=code,
+                               expires_at=expires_at)
+        if by_push and person else _nothing()
+    )  # fmt: skip
+    if by_mail:
+        message = mail_message.code_message(
+            sender=settings.mail_from,
+            to=recipients,
+            door_name=door["name"],
+            action=action,
+            code=code,
+            expires_at=expires_at,
+            asked_by=person["name"] if person else None,
         )
+        mail = code_mail(
+            message, door=door["_id"], challenge=challenge_id, expires_at=expires_at,
+            details={"action": action, "recipients": len(recipients), **who}, now=now,
+        )  # fmt: skip
+        # The door's reply waits for the mail's first attempt: its status says whether the relay took
+        # it, and a mail it did not take is stored for its retries before the reply says so. The
+        # request's audit events go in with that attempt's. A push is sent side by side.
+        mailed, pushed = await asyncio.gather(deps.outbox.try_now(mail, now=now, audit_along=events), pushing)
+        events = []
+    else:
+        mailed, pushed = None, await pushing
     if by_push:
         events.append(
             push_deliver.delivery_event(
@@ -212,18 +226,8 @@ async def issue_code(
             )
         )
     await audit.record_many(deps.db, events)
+    delivery_error = "; ".join(e for e in (mailed, pushed) if e) or None
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
-
-
-async def _mail_code(
-    deps: EngineDeps, *, door: Door, to: list[str], action: str, code: str, expires_at: datetime, person
-) -> str | None:
-    return await deps.send_mail(
-        mail_message.code_message(
-            sender=deps.settings.mail_from, to=to, door_name=door["name"], action=action, code=code,
-            expires_at=expires_at, asked_by=person["name"] if person else None,
-        )
-    )  # fmt: skip
 
 
 async def _nothing() -> None:

@@ -1,8 +1,9 @@
 """Mail the door's people about a lockout: the first one of a run of failures only (a
 success or an administrator starts a new run). It goes to the door's recipients and its
-watchers (by e-mail or push, as each watcher chose), after the reply: the sends (bounded by
-MAIL_TIMEOUT_SECONDS, PUSH_TIMEOUT_SECONDS) and their audit events run in the background, so a
-slow relay does not hold up the door."""
+watchers (by e-mail or push, as each watcher chose), after the reply: the mail goes through the
+outbox in the background (the first attempt bounded by MAIL_TIMEOUT_SECONDS, retries for an hour,
+an audit event per attempt) and the push beside it (bounded by PUSH_TIMEOUT_SECONDS), so a slow
+relay does not hold up the door and a relay that is down gets it later."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import asyncio
 from datetime import datetime
 
 from smartdoor.access.notices import watching
-from smartdoor.audit import service as audit
 from smartdoor.doors.models import Door
 from smartdoor.mail import message as mail_message
 from smartdoor.otp.deps import EngineDeps
+from smartdoor.outbox.mail import notice_mail
 from smartdoor.push import deliver as push_deliver
 from smartdoor.push import messages as push_messages
 from smartdoor.push import urls as push_urls
@@ -46,17 +47,8 @@ async def _send(deps: EngineDeps, *, door: Door, failures: int, wait: int, now: 
 async def _mail(deps: EngineDeps, *, door: Door, to: list[str], failures: int, wait: int, now: datetime) -> None:
     if not to:
         return
-    error = await deps.send_mail(
-        mail_message.lockout_message(
-            sender=deps.settings.mail_from,
-            to=to,
-            door_name=door["name"],
-            failures=failures,
-            wait_seconds=wait,
-            now=now,
-        )
+    message = mail_message.lockout_message(
+        sender=deps.settings.mail_from, to=to, door_name=door["name"], failures=failures, wait_seconds=wait, now=now
     )
-    await audit.record(
-        deps.db, now=now, event="lockout_notice", outcome="failure" if error else "success", reason=error,
-        door=door["_id"], recipients=len(to),
-    )  # fmt: skip
+    mail = notice_mail(message, kind="lockout_notice", door=door["_id"], now=now, details={"recipients": len(to)})
+    await deps.outbox.post(mail, now=now)

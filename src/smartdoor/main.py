@@ -21,6 +21,7 @@ from smartdoor.otp.expiry import expiry_sweeper
 from smartdoor.outbox import records as outbox_records
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
+from smartdoor.webhooks import service as webhooks
 
 
 async def _flush_unauthenticated(services: Services) -> None:
@@ -56,13 +57,18 @@ def create_app(
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
             ]
+            watching = await webhooks.start(services)  # the audit tap and the offline watcher, with WEBHOOK_URLS
             try:
                 yield
             finally:
+                for task in watching:  # first: it writes events the webhooks then deliver
+                    task.cancel()
                 # notices under way get their mail relay's deadline to finish, and so do retries
                 await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
                 await services.outbox.stop(timeout=services.outbox.attempt_seconds + 1)
                 await services.mailer.close()
+                if services.webhook_sender is not None:
+                    await services.webhook_sender.close()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -203,7 +203,8 @@ class Settings(BaseSettings):
 
 
 def _webhook_url(url: str, place: int) -> str:
-    """The URL as it will be requested and signed (httpx's normal form: a bare host gets `/`)."""
+    """The URL as it will be requested and signed, normalised (lower-case scheme and host, no
+    default port, `/` for an empty path), so the signed target URI is what the request names."""
     refusal = UnsafeSettings(f"WEBHOOK_URLS: URL number {place} is not an http:// or https:// URL with a host")
     if len(url) > 2048 or not url.isprintable() or any(c.isspace() for c in url):
         raise refusal
@@ -213,7 +214,7 @@ def _webhook_url(url: str, place: int) -> str:
         raise refusal from None
     if parsed.scheme not in ("http", "https") or not parsed.host or parsed.fragment:
         raise refusal
-    return str(parsed)
+    return str(parsed.copy_with(path=parsed.path or "/"))
 
 
 def _networks(text: str, name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

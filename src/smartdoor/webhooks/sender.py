@@ -17,6 +17,11 @@ from smartdoor.webhooks import signature
 
 log = logging.getLogger(__name__)
 
+# httpx logs every request's full URL (INFO) and httpcore its steps (DEBUG): a webhook URL's path
+# or query may hold a token, so in this process they say only what goes wrong (WARNING and up)
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 
 NOT_CONFIGURED = "webhook URL no longer configured"
 
@@ -30,7 +35,7 @@ def host_of(url: str) -> str:
 
 class WebhookSender:
     def __init__(self, *, urls: list[str], key: bytes, timeout_seconds: float) -> None:
-        self.urls, self._key, self._timeout = urls, key, timeout_seconds
+        self.urls, self._key, self.timeout_seconds = urls, key, timeout_seconds
         self._client: httpx.AsyncClient | None = None
 
     def configured(self, url: str) -> bool:
@@ -42,8 +47,8 @@ class WebhookSender:
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._client.post(url, content=body, headers=headers, timeout=self._timeout)
+            async with asyncio.timeout(self.timeout_seconds):
+                response = await self._client.post(url, content=body, headers=headers, timeout=self.timeout_seconds)
         except (httpx.HTTPError, OSError, TimeoutError) as failed:
             reason = type(failed).__name__
         else:

@@ -5,23 +5,26 @@ Every receiver gets the same bytes, with the same event `id`, on every attempt."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from smartdoor.background import Background
 from smartdoor.store.database import Database
+from smartdoor.webhooks import delivery
 from smartdoor.webhooks import events as webhook_events
+from smartdoor.webhooks.offline_watch import watch_offline_doors
 
 log = logging.getLogger(__name__)
 
 Post = Callable[..., Awaitable[None]]
-"""post(url=, body=, payload=): keeps one delivery for its attempts (the outbox)."""
+"""post(url=, body=, payload=, now=): keeps one delivery for its attempts (the outbox)."""
 
 
 class Webhooks:
-    def __init__(self, *, db: Database, urls: list[str], background: Background, post: Post) -> None:
-        self._db, self._urls, self._background, self._post = db, urls, background, post
+    def __init__(self, *, db: Database, urls: list[str], background: Background, post: Post, clock) -> None:
+        self._db, self._urls, self._background, self._post, self._clock = db, urls, background, post, clock
 
     def observe_audit(self, events: list[dict]) -> None:
         """The audit tap: never blocks the request that wrote the events, never raises into it."""
@@ -47,4 +50,23 @@ class Webhooks:
             )  # fmt: skip
             body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
             for url in self._urls:
-                await self._post(url=url, body=body, payload=payload)
+                await self._post(url=url, body=body, payload=payload, now=self._clock.now())
+
+
+async def start(services) -> list[asyncio.Task]:
+    """At the app's start, when WEBHOOK_URLS is set: parcels for URLs no longer configured are
+    dropped, the audit tap is added and the offline watcher started (the tasks to cancel at
+    stop). The sender and its outbox delivery are made with the services."""
+    sender = services.webhook_sender
+    if sender is None:
+        return []
+    outbox = services.outbox
+    await delivery.drop_unconfigured(services.db, services.keyring, urls=sender.urls, now=services.clock.now())
+
+    async def post(*, url: str, body: bytes, payload: dict, now) -> None:
+        await outbox.post(delivery.webhook_parcel(url=url, body=body, event=payload, now=now), now=now)
+
+    hooks = Webhooks(db=services.db, urls=sender.urls, background=services.background, post=post,
+                     clock=services.clock)  # fmt: skip
+    services.db.audit_taps.append(hooks.observe_audit)
+    return [asyncio.create_task(watch_offline_doors(services.db, services.clock), name="door-offline-watch")]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Smart Door needs into ./.venv (idempotent). With --test, also what the
-# tests need: Debian's chromium (for Playwright, no browser download) and MicroPython for
-# Node (npm ci). Nothing is reinstalled while pyproject.toml / package-lock.json are unchanged.
+# tests need: Debian's chromium (for Playwright, no browser download), Debian's mosquitto (an
+# MQTT broker for the Home Assistant tests) and MicroPython for Node (npm ci). Nothing is
+# reinstalled while pyproject.toml / package-lock.json are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,10 +19,15 @@ if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
     echo "$want" > .venv/.smartdoor-installed
   fi
-  if [ ! -x /usr/bin/chromium ]; then
+  # Debian packages: chromium (Playwright drives it) and mosquitto (the Home Assistant tests start
+  # their own broker on a free loopback port); one apt-get update for whatever is missing
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/sbin/mosquitto ] && [ -x /usr/bin/mosquitto_passwd ] || missing+=(mosquitto)
+  if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   want_node="$(stamp package-lock.json)"
   if ! fresh node_modules/.smartdoor-installed "$want_node"; then

@@ -9,7 +9,7 @@ import time
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from smartdoor import __version__, admin
+from smartdoor import __version__, admin, integrations
 from smartdoor.api import device, errors, health, legacy
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
@@ -57,6 +57,7 @@ def create_app(
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
             ]
+            tasks += integrations.start(app, services)  # Home Assistant over MQTT, metrics: when configured
             watching = await webhooks.start(services)  # the audit tap and the offline watcher, with WEBHOOK_URLS
             try:
                 yield
@@ -94,4 +95,5 @@ def create_app(
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"])
     app.add_middleware(LockoutGate)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost
+    integrations.install(app, settings)  # /metrics and its timing: outside even that, when METRICS_TOKEN is set
     return app

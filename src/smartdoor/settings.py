@@ -18,11 +18,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
+from smartdoor.integrations.mqtt.broker import Broker, parse_broker_url
 from smartdoor.mail.header_values import HeaderValueError, check_address, check_door_name
 from smartdoor.store.private_files import secure_data_dir, write_private
 
 ENV_FILE = ".env"
-SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password", "webhook_secret")  # what makes a .env worth protecting
+# what makes a .env worth protecting
+SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password", "mqtt_url", "metrics_token", "webhook_secret")
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "change_me", "secret", "your_secret_key"}
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -32,7 +34,10 @@ class UnsafeSettings(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a refusal must not print the input, which holds SECRET_KEY, MQTT_URL…
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE, extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # mail (the original prototype's names)
     mail_username: str = ""
@@ -105,6 +110,17 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(730, ge=1)  # older audit events are purged (TTL index)
     db_timeout_ms: int = 2000
 
+    # Home Assistant over MQTT and Prometheus metrics (smartdoor.integrations): both off unless set
+    mqtt_url: SecretStr = SecretStr("")  # mqtt://user:password@host:port, mqtts:// for TLS
+    mqtt_discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_\-]{1,64}(/[A-Za-z0-9_\-]{1,64})*$")
+    mqtt_topic_prefix: str = Field("smartdoor", pattern=r"^[A-Za-z0-9_\-]{1,64}(/[A-Za-z0-9_\-]{1,64})*$")
+    mqtt_allow_unlock: bool = False  # Home Assistant may unlock (where the door allows remote unlocking)
+    mqtt_person_names: bool = False  # "last opened by" names the person (else their id only)
+    mqtt_ca_file: str = ""  # extra CA bundle for mqtts:// with a private CA
+    mqtt_refresh_seconds: float = Field(5.0, ge=0.1, le=60)  # how often changes made by other processes are seen
+    mqtt_lease_seconds: float = Field(30.0, ge=1, le=600)  # one process publishes; another takes over after this
+    metrics_token: SecretStr = SecretStr("")  # bearer token for /metrics; empty = no /metrics
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.mail_starttls and self.mail_ssl_tls:
@@ -133,6 +149,9 @@ class Settings(BaseSettings):
         if self.admin_url and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", self.admin_url.rstrip("/")):
             raise UnsafeSettings("ADMIN_URL: scheme and host only, e.g. https://door.example.com")
         _ = self.trusted_proxy_networks  # a malformed entry refuses the start
+        _ = self.mqtt_broker  # a malformed MQTT_URL refuses the start (its message never holds the password)
+        if self.metrics_token.get_secret_value() and len(self.metrics_token.get_secret_value()) < 16:
+            raise UnsafeSettings("METRICS_TOKEN: at least 16 characters, e.g. the output of `openssl rand -hex 24`")
         if self.webhook_url_list and len(self.webhook_secret.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
             raise UnsafeSettings(
                 "WEBHOOK_URLS needs WEBHOOK_SECRET, at least 32 characters (receivers verify signatures with it): "
@@ -159,6 +178,17 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return _networks(self.trusted_proxies, "TRUSTED_PROXIES")
+
+    @cached_property
+    def mqtt_broker(self) -> Broker | None:
+        """The MQTT broker of MQTT_URL (None: Home Assistant integration off)."""
+        url = self.mqtt_url.get_secret_value()
+        if not url:
+            return None
+        try:
+            return parse_broker_url(url)
+        except ValueError as refused:
+            raise UnsafeSettings(f"MQTT_URL: {refused}") from None
 
     @cached_property
     def legacy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -21,6 +21,14 @@ from smartdoor.push import messages as push_messages
 from smartdoor.push import urls as push_urls
 
 CLI = "cli"  # the actor of an administrator's command at the shell
+HOME_ASSISTANT = "home_assistant"  # the actor of a command from Home Assistant (smartdoor.integrations.mqtt)
+# actors that are not a person: who they are, in a notice
+NOT_PEOPLE = {CLI: "an administrator (command line)", HOME_ASSISTANT: "Home Assistant"}
+
+
+def person_of(actor: str | None) -> str | None:
+    """The person id behind a remote command's sender, None for the shell or Home Assistant."""
+    return None if actor is None or actor in NOT_PEOPLE else actor
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class Unlock:
     how: str  # code | offline_code | exit_button | remote
     person: str | None = None  # the person id it was for (a person code, an offline credential, the remote's sender)
     label: str | None = None  # an offline credential's label
-    by: str | None = None  # a remote command's sender: a person id or "cli"
+    by: str | None = None  # a remote command's sender: a person id, "cli" or "home_assistant"
 
 
 async def watching(deps: EngineDeps, door: Door) -> list[dict]:
@@ -63,7 +71,7 @@ async def _send(deps: EngineDeps, *, door: Door, unlocks: list[Unlock], now: dat
     pushed_to = [p for p in people if push_urls.wants_push(p)]
     if not to and not pushed_to:
         return
-    named = {u.person for u in unlocks if u.person} | {u.by for u in unlocks if u.by and u.by != CLI}
+    named = {u.person for u in unlocks if u.person} | {u.by for u in unlocks if person_of(u.by)}
     found = await deps.db.people.find({"_id": {"$in": list(named)}}, {"name": 1}).to_list()
     names = {p["_id"]: p["name"] for p in found}
     tz_name = door.get("timezone") or "UTC"
@@ -98,8 +106,8 @@ async def _mail(
 
 def _who(unlock: Unlock, names: dict[str, str]) -> str | None:
     if unlock.how == "remote":
-        if unlock.by == CLI:
-            return "an administrator (command line)"
+        if unlock.by in NOT_PEOPLE:
+            return NOT_PEOPLE[unlock.by]
         return names.get(unlock.by or "", "an administrator")
     name = names.get(unlock.person or "")
     if unlock.label:

@@ -290,7 +290,7 @@ async def _remote_done(services: Services, *, door: Door, body: StateReport, now
     await audit.record(
         services.db, now=now, event="remote_command", outcome="success" if carried_out else "failure",
         door=door["_id"], action=command["action"], client=client, command=command["id"], state=body.state,
-        actor=by, person=None if by == notices.CLI else by,
+        actor=by, person=notices.person_of(by),
     )  # fmt: skip
     if carried_out and command["action"] == "unlock":
         notices.unlocked(services.engine, door=door, unlocks=[notices.Unlock(at=now, how="remote", by=by)], now=now)
@@ -311,7 +311,7 @@ async def _command_for(services: Services, *, door: Door, done, now: datetime, c
         await audit.record(
             services.db, now=now, event="remote_command", outcome="refused", door=door["_id"],
             action=command["action"], client=client, command=command["id"], reason=reason, actor=command["by"],
-            person=None if command["by"] == notices.CLI else command["by"],
+            person=notices.person_of(command["by"]),
         )  # fmt: skip
     return deliverable
 

@@ -61,7 +61,7 @@ class RemoteCommand(TypedDict):
 
     id: str
     action: Action
-    by: str  # the person id of who queued it, or "cli"
+    by: str  # the person id of who queued it, "cli" or "home_assistant"
     at: datetime
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-# a door reports at least every HEARTBEAT_SECONDS (300): two missed heartbeats and a minute's slack
-ONLINE_WITHIN = timedelta(minutes=11)
+from doorlogic.settings import DEFAULTS
+
+# A door reports at least every HEARTBEAT_SECONDS (the firmware's default, 30 s): two missed
+# reports and half a minute's slack. Home Assistant shows a door unavailable after this, so it
+# is kept short; a door configured to report less often shows offline between its reports.
+HEARTBEAT = timedelta(seconds=cast(int, DEFAULTS["HEARTBEAT_SECONDS"]))
+ONLINE_WITHIN = 2 * HEARTBEAT + timedelta(seconds=30)
 
 
 def is_online(door: Mapping[str, Any], *, now: datetime) -> bool:

@@ -43,12 +43,13 @@ CLEAN_EXIT = (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM once it has shut 
 class ServerProcess:
     """`smartdoor serve` on a free loopback port, configured through the environment."""
 
-    def __init__(self, tmp_path, mongo_uri: str, smtp_sink, **env) -> None:
+    def __init__(self, tmp_path, mongo_uri: str, smtp_sink, *, db_name: str | None = None, **env) -> None:
+        """db_name: another process's database, for several processes on one."""
         controller, self.sink = smtp_sink
         with socket.socket() as s:
             s.bind((HOST, 0))
             self.port = s.getsockname()[1]
-        self.db_name = "t_" + uuid.uuid4().hex[:12]
+        self.db_name = db_name or "t_" + uuid.uuid4().hex[:12]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_"))}
         self.env.update(
             MONGO_URL=mongo_uri,

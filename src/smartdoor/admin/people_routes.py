@@ -102,7 +102,9 @@ async def set_push(request: Request, person_id: str):
     person = await people.get_person(svc.db, _person_id(person_id))
     url = form.get("push_url", "").strip() or None
     after = await people.set_push(svc.db, svc.keyring, person_id=person["_id"], url=url, delivery=form.get("delivery"))
-    changed = (["push_url"] if url else []) + (["delivery"] if after.get("delivery") != person.get("delivery") else [])
+    changed = (["push_url"] if url else []) + (
+        ["delivery"] if after.get("delivery", "email") != person.get("delivery", "email") else []
+    )
     if changed:
         await audit_action(request, viewer, "person_updated", person=person["_id"], changed=changed,
                            delivery=after.get("delivery", "email"), push_service=after.get("push_service"))  # fmt: skip

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Smart Door needs into ./.venv (idempotent). With --test, also what the
-# tests need: Debian's chromium (for Playwright, no browser download), Debian's mosquitto (an
-# MQTT broker for the Home Assistant tests) and MicroPython for Node (npm ci). Nothing is
-# reinstalled while pyproject.toml / package-lock.json are unchanged.
+# tests need: Debian's chromium (for Playwright, no browser download), systemd (for
+# systemd-analyze), Debian's mosquitto (an MQTT broker for the Home Assistant tests) and
+# MicroPython for Node (npm ci). Nothing is reinstalled while pyproject.toml / package-lock.json
+# are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -19,10 +20,12 @@ if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
     echo "$want" > .venv/.smartdoor-installed
   fi
-  # Debian packages: chromium (Playwright drives it) and mosquitto (the Home Assistant tests start
-  # their own broker on a free loopback port); one apt-get update for whatever is missing
+  # Debian packages: chromium (Playwright drives it), systemd (systemd-analyze verifies the units
+  # in deploy/) and mosquitto (the Home Assistant tests start their own broker on a free loopback
+  # port); one apt-get update for whatever is missing
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v systemd-analyze >/dev/null || missing+=(systemd)
   [ -x /usr/sbin/mosquitto ] && [ -x /usr/bin/mosquitto_passwd ] || missing+=(mosquitto)
   if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from doorlogic import httpsig
 from smartdoor.clock import FakeClock
@@ -261,3 +263,19 @@ def backend(mongo_uri, tmp_path, smtp_sink):
     live.start()
     yield live
     live.stop()
+
+
+# --- hypothesis: a long local run of the code engine's model test (tests/backend/otp/test_engine_model.py),
+# new random sequences each time: about 15 examples a minute on a busy 2-core machine, so stop it (Ctrl-C)
+# when you have seen enough. Registered here: --hypothesis-profile is read before the directories' conftests.
+
+SOAK_PROFILE = "engine-model-soak"
+hypothesis_settings.register_profile(
+    SOAK_PROFILE,
+    max_examples=1500,
+    stateful_step_count=60,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)

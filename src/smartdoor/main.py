@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from smartdoor import __version__, admin, integrations
 from smartdoor.api import device, errors, health, legacy
+from smartdoor.api.db_deadline import DatabaseDeadline
 from smartdoor.api.deps import Services
 from smartdoor.api.limits import BodyLimit
 from smartdoor.api.lockout_gate import LockoutGate
@@ -21,6 +22,7 @@ from smartdoor.otp.expiry import expiry_sweeper
 from smartdoor.outbox import records as outbox_records
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
+from smartdoor.store.disk import watch_disk
 from smartdoor.webhooks import service as webhooks
 
 
@@ -56,6 +58,7 @@ def create_app(
             tasks = [
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
+                asyncio.create_task(watch_disk(settings.data_dir, threshold_percent=settings.disk_warn_percent)),
             ]
             tasks += integrations.start(app, services)  # Home Assistant over MQTT, metrics: when configured
             watching = await webhooks.start(services)  # the audit tap and the offline watcher, with WEBHOOK_URLS
@@ -93,6 +96,7 @@ def create_app(
     admin.install(app, settings)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"])
+    app.add_middleware(DatabaseDeadline)  # /admin: one deadline per request, not 5 s per operation
     app.add_middleware(LockoutGate)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost
     integrations.install(app, settings)  # /metrics and its timing: outside even that, when METRICS_TOKEN is set

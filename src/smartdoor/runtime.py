@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from smartdoor.settings import Settings
 from smartdoor.store import embedded
 from smartdoor.store.database import Database, connect
+from smartdoor.store.supervisor import DatabaseSupervisor
 
 
 @contextlib.asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    server = None
+async def open_database(settings: Settings, *, operation_timeout_ms: int | None = None) -> AsyncIterator[Database]:
+    """The app's database. The embedded one is supervised for as long as the block runs: if
+    its process dies it is started again and the handle follows it (store.supervisor).
+    operation_timeout_ms overrides DB_OPERATION_TIMEOUT_MS (a backup reads for longer)."""
+    timeouts = {
+        "timeout_ms": settings.db_timeout_ms,
+        "operation_timeout_ms": settings.db_operation_timeout_ms
+        if operation_timeout_ms is None
+        else operation_timeout_ms,
+    }
     if settings.mongo_url:
-        uri = settings.mongo_url
-    else:  # embedded: start it, or share the one another process runs on this DATA_DIR
-        server = embedded.start_or_share(settings.data_dir)
-        uri = server.uri
-    db = connect(uri, db_name=settings.mongo_db, timeout_ms=settings.db_timeout_ms)
+        db = connect(settings.mongo_url, db_name=settings.mongo_db, journal=settings.db_journal, **timeouts)
+        try:
+            await db.ensure_indexes(audit_retention_days=settings.audit_retention_days)
+            yield db
+        finally:
+            await db.close()
+        return
+    # embedded: start it, or share the one another process runs on this DATA_DIR
+    server = await asyncio.to_thread(embedded.start_or_share, settings.data_dir)
+    db = connect(server.uri, db_name=settings.mongo_db, journal=settings.db_journal, **timeouts)
+    supervisor = DatabaseSupervisor(server=server, db=db)
+    watch = asyncio.create_task(supervisor.run(), name="embedded-db-supervisor")
     try:
         await db.ensure_indexes(audit_retention_days=settings.audit_retention_days)
         yield db
     finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         await db.close()
-        if server is not None:
-            server.stop()
+        supervisor.server.stop()

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     admin_max_live_streams: int = Field(16, ge=1, le=1000)  # open live audit feeds, all sessions together
     audit_retention_days: int = Field(730, ge=1)  # older audit events are purged (TTL index)
     db_timeout_ms: int = 2000
+    # a database operation that takes longer fails (503) instead of holding the request; 0 = no limit
+    db_operation_timeout_ms: int = Field(5000, ge=0)
+    # writes are acknowledged once on disk (journaled, see store.database); false only trades the
+    # last moments' writes at a crash or power cut for speed on a disk whose syncs are very slow
+    db_journal: bool = True
+    # serve warns (in /health, and in the log at most once an hour) above this use of DATA_DIR's filesystem
+    disk_warn_percent: float = Field(90, gt=0, le=100)
 
     # Home Assistant over MQTT and Prometheus metrics (smartdoor.integrations): both off unless set
     mqtt_url: SecretStr = SecretStr("")  # mqtt://user:password@host:port, mqtts:// for TLS

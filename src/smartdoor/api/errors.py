@@ -9,7 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -111,7 +111,9 @@ def install(app: FastAPI) -> None:
         # (no 500, no traceback in the log)
         return Response(status_code=499)
 
-    for db_error in (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure):
+    # ExecutionTimeout: an operation that ran out of its time (DB_OPERATION_TIMEOUT_MS), e.g. on a
+    # database that is stopped, not dead
+    for db_error in (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, ExecutionTimeout):
 
         @app.exception_handler(db_error)
         async def _db_down(request: Request, exc: Exception):

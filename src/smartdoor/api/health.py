@@ -7,6 +7,7 @@ from pymongo.errors import PyMongoError
 
 from smartdoor import __version__
 from smartdoor.api.deps import ServicesDep
+from smartdoor.store.disk import health_field
 
 router = APIRouter(tags=["health"])
 
@@ -31,4 +32,6 @@ async def health(services: ServicesDep, request: Request) -> dict:
         "uptime_seconds": int(time.monotonic() - request.app.state.started),
         "mail_configured": services.settings.mail_configured,
         "legacy_api": services.settings.legacy_api,
+        # DATA_DIR's filesystem: nearly_full above DISK_WARN_PERCENT (a full disk stops the database)
+        "disk": health_field(services.settings.data_dir, threshold_percent=services.settings.disk_warn_percent),
     }

@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,6 +59,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    """Whether the database could listen on port now (it binds with SO_REUSEADDR, so the
+    connections a killed database left in TIME_WAIT do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def uri_for(port: int) -> str:
@@ -105,26 +118,58 @@ class EmbeddedServer:
     `uri` carries the credentials (it is what MONGO_URL-shaped callers and `connect()` take):
     never log it. `port` and `credentials` are there for callers that want them apart."""
 
-    def __init__(self, port: int, credentials: Credentials, process: subprocess.Popen | None, state_path: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        credentials: Credentials,
+        process: subprocess.Popen | None,
+        state_path: Path,
+        *,
+        pid: int | None = None,
+    ) -> None:
         self.port = port
         self.credentials = credentials
         self.uri = credentials.uri(port)
         self.process = process
+        self.pid = process.pid if process is not None else pid
+        self.data_dir = state_path.parent
         self._state_path = state_path
 
     def __repr__(self) -> str:
-        return f"EmbeddedServer(port={self.port}, owned={self.owned})"
+        return f"EmbeddedServer(port={self.port}, pid={self.pid}, owned={self.owned})"
 
     @property
     def owned(self) -> bool:
         return self.process is not None
 
+    def alive(self) -> bool:
+        """Whether the database process still exists (ours: not exited; shared: its pid is still
+        one of our user's processes). A stopped (SIGSTOP) process is alive: it may continue."""
+        if self.process is not None:
+            return self.process.poll() is None
+        return _is_our_process(self.pid)
+
+    def exit_description(self) -> str:
+        """How an owned process ended, for the log: 'killed by SIGKILL', 'exit status 1'."""
+        code = self.process.poll() if self.process is not None else None
+        if code is None:
+            return "gone"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    def forget(self) -> None:
+        """Remove embedded-db.json if it still names this process (ours, and ending or ended)."""
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if self.process is not None and json.loads(self._state_path.read_text()).get("pid") == self.process.pid:
+                self._state_path.unlink()
+
     def stop(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if json.loads(self._state_path.read_text()).get("pid") == self.process.pid:
-                self._state_path.unlink()
+        self.forget()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -134,7 +179,12 @@ class EmbeddedServer:
         self.process = None
 
 
-def start_or_share(data_dir: Path, *, startup_timeout: float = 30.0) -> EmbeddedServer:
+def start_or_share(
+    data_dir: Path, *, startup_timeout: float = 30.0, preferred_port: int | None = None
+) -> EmbeddedServer:
+    """Share the database another process runs on data_dir, or start our own. A start takes
+    preferred_port when it is free (a restarted database keeps its address, so connected
+    clients reconnect by themselves), else a free one."""
     data_dir = data_dir.resolve()
     try:
         secure_data_dir(data_dir)
@@ -154,7 +204,9 @@ def start_or_share(data_dir: Path, *, startup_timeout: float = 30.0) -> Embedded
             shared, distrust = _share_running(state_path, credentials)
             if shared is not None:
                 return shared
-        server = _start_own(data_dir, credentials, state_path, startup_timeout, distrust=distrust)
+        server = _start_own(
+            data_dir, credentials, state_path, startup_timeout, distrust=distrust, preferred_port=preferred_port
+        )
         if distrust:
             log.warning("%s: not trusted, started our own database", distrust)
         return server
@@ -173,11 +225,17 @@ def _share_running(state_path: Path, credentials: Credentials) -> tuple[Embedded
         return None, f"{state_path} names pid {pid}, which is gone or not ours"
     if not _accepts(port, credentials):
         return None, f"{state_path} names port {port}, but what listens there does not accept our credentials"
-    return EmbeddedServer(port, credentials, None, state_path), None
+    return EmbeddedServer(port, credentials, None, state_path, pid=pid), None
 
 
 def _start_own(
-    data_dir: Path, credentials: Credentials | None, state_path: Path, startup_timeout: float, *, distrust: str | None
+    data_dir: Path,
+    credentials: Credentials | None,
+    state_path: Path,
+    startup_timeout: float,
+    *,
+    distrust: str | None,
+    preferred_port: int | None = None,
 ) -> EmbeddedServer:
     storage = data_dir / "db"
     fresh = credentials is None
@@ -192,7 +250,22 @@ def _start_own(
         raise EmbeddedDatabaseError(f"embedded database did not start: {reason}; see {storage}") from None
     if fresh:  # only now: a password no database knows yet is never handed to a sharer
         save_credentials(data_dir, credentials)
+    if preferred_port is not None and _port_is_free(preferred_port):
+        process = _launch(data_dir, storage, preferred_port, credentials, startup_timeout)
+        if process is not None:
+            return _started(process, preferred_port, credentials, state_path)
+        # someone took the port between the check and the start: any free one will do
     port = _free_port()
+    process = _launch(data_dir, storage, port, credentials, startup_timeout)
+    if process is None:
+        raise EmbeddedDatabaseError(f"embedded database did not start; see {data_dir / LOG_FILE}")
+    return _started(process, port, credentials, state_path)
+
+
+def _launch(
+    data_dir: Path, storage: Path, port: int, credentials: Credentials, startup_timeout: float
+) -> subprocess.Popen | None:
+    """secantusd on port, once it accepts our credentials; None if it exits or does not answer."""
     with os.fdopen(open_private(data_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND), "ab") as log_file:
         process = subprocess.Popen(
             [
@@ -221,8 +294,12 @@ def _start_own(
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             process.wait()
-            raise EmbeddedDatabaseError(f"embedded database did not start; see {data_dir / LOG_FILE}")
+            return None
         time.sleep(0.1)
+    return process
+
+
+def _started(process: subprocess.Popen, port: int, credentials: Credentials, state_path: Path) -> EmbeddedServer:
     state = {"uri": uri_for(port), "port": port, "pid": process.pid, "started_by": os.getpid()}
     write_private(state_path, json.dumps(state).encode())
     return EmbeddedServer(port, credentials, process, state_path)

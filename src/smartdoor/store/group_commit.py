@@ -6,12 +6,14 @@ sees one command where it would see one per request."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 
 class GroupWriter:
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: Callable[[], AsyncCollection]) -> None:
+        # asked for at every insert: the database handle may have moved to a new client
         self._collection = collection
         self._queue: list[tuple[list[dict], asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
@@ -28,7 +30,7 @@ class GroupWriter:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._collection.insert_many([d for docs, _ in batch for d in docs], ordered=True)
+                await self._collection().insert_many([d for docs, _ in batch for d in docs], ordered=True)
             except Exception as exc:  # each caller gets the error, as it would from its own insert
                 for _, done in batch:
                     if not done.done():

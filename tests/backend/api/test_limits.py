@@ -143,6 +143,7 @@ async def test_locked_door_is_refused_from_memory_and_counted_once(harness):
     cid = (await device.request_code()).json()["challenge_id"]
     code = harness.latest_code(1)
     await fail(device, cid, code, 5)  # 5th: locked out for 30 s
+    await harness.settle()  # the lockout notice's audit event is written after the reply
     audit_before = await harness.db.audit.count_documents({})
     replies = [await device.verify(cid, code) for _ in range(20)]  # signed replies checked by verify()
     assert {r.status_code for r in replies} == {429}

@@ -180,6 +180,7 @@ def rotate_key(
     the old one comes from SECRET_KEY_OLD or is asked for. Safe to run again."""
     from smartdoor.crypto import Keyring
     from smartdoor.doors.rotation import rotate_server_key
+    from smartdoor.push.rotation import reseal_push_urls
 
     settings = load_settings()
     old_key = old or settings.secret_key_old.get_secret_value()
@@ -189,15 +190,21 @@ def rotate_key(
 
     async def go(db, settings):
         report = await rotate_server_key(db, keyring=keyring)
+        pushes = await reseal_push_urls(db, keyring=keyring)  # people's push URLs (smartdoor.push)
         await audit_service.record(
             db, now=_now(), event="key_rotated", outcome="failure" if report.unsealable else "success",
             client="cli", rotated=len(report.rotated), already=len(report.already),
-            unsealable=report.unsealable,
+            unsealable=report.unsealable, push_urls=pushes.resealed, push_unsealable=pushes.unsealable,
         )  # fmt: skip
-        return report
+        return report, pushes
 
-    report = run_with_db(go, settings)
+    report, pushes = run_with_db(go, settings)
     typer.echo(f"re-sealed {len(report.rotated)} door(s); {len(report.already)} already under the new key")
+    if pushes.resealed:
+        typer.echo(f"re-sealed {pushes.resealed} push URL(s)")
+    if pushes.unsealable:  # the person's push fails until it is set again; not a reason to stop
+        typer.echo("smartdoor: push URLs sealed under neither key, set them again: " + ", ".join(pushes.unsealable),
+                   err=True)  # fmt: skip
     if report.unsealable:
         typer.echo("smartdoor: sealed under neither key (wrong old key?): " + ", ".join(report.unsealable), err=True)
         raise typer.Exit(1)
@@ -362,6 +369,38 @@ def person_remove(person_id: str) -> None:
 
     run_with_db(go)
     typer.echo(f"removed {person_id}")
+
+
+@person_app.command("push")
+def person_push(
+    person_id: str,
+    delivery: Annotated[
+        str | None, typer.Option(help="Where codes and notices go: email, push or both (push needs a URL)")
+    ] = None,
+    set_url: Annotated[
+        bool, typer.Option("--set-url", help="Ask for a new apprise URL (hidden input, or one line on stdin)")
+    ] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Forget the push URL; codes and notices by e-mail")] = False,
+) -> None:
+    """A person's push channel (an apprise URL: ntfy, Telegram, Pushover, ...). The URL holds the
+    channel's token: it is read from a hidden prompt, never from the command line (shell history,
+    `ps`), stored sealed and never printed."""
+    from smartdoor.people import service as people
+
+    url = "" if remove else None
+    if set_url and not remove:
+        url = typer.prompt("Push URL", hide_input=True).strip()
+
+    async def go(db, settings):
+        after = await people.set_push(db, settings.keyring(), person_id=person_id, url=url, delivery=delivery)
+        changed = (["push_url"] if url is not None else []) + (["delivery"] if delivery else [])
+        await _audited(db, "person_updated", person=person_id, changed=changed, delivery=after.get("delivery", "email"),
+                       push_service=after.get("push_service"))  # fmt: skip
+        return after
+
+    after = run_with_db(go)
+    typer.echo(f"{person_id}: codes and notices by {after.get('delivery', 'email')}; push: "
+               f"{after.get('push_service') or 'none'}")  # fmt: skip
 
 
 @admin_app.command("create")

@@ -23,6 +23,7 @@ from smartdoor.outbox import records as outbox_records
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
 from smartdoor.store.disk import watch_disk
+from smartdoor.webhooks import service as webhooks
 
 
 async def _flush_unauthenticated(services: Services) -> None:
@@ -60,13 +61,18 @@ def create_app(
                 asyncio.create_task(watch_disk(settings.data_dir, threshold_percent=settings.disk_warn_percent)),
             ]
             tasks += integrations.start(app, services)  # Home Assistant over MQTT, metrics: when configured
+            watching = await webhooks.start(services)  # the audit tap and the offline watcher, with WEBHOOK_URLS
             try:
                 yield
             finally:
+                for task in watching:  # first: it writes events the webhooks then deliver
+                    task.cancel()
                 # notices under way get their mail relay's deadline to finish, and so do retries
                 await services.background.idle(timeout=settings.mail_timeout_seconds + 1)
                 await services.outbox.stop(timeout=services.outbox.attempt_seconds + 1)
                 await services.mailer.close()
+                if services.webhook_sender is not None:
+                    await services.webhook_sender.close()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

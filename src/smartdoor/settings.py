@@ -11,6 +11,7 @@ import warnings
 from functools import cached_property
 from pathlib import Path
 
+import httpx
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +24,7 @@ from smartdoor.store.private_files import secure_data_dir, write_private
 
 ENV_FILE = ".env"
 # what makes a .env worth protecting
-SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password", "mqtt_url", "metrics_token")
+SECRET_NAMES = ("secret_key", "secret_key_old", "mail_password", "mqtt_url", "metrics_token", "webhook_secret")
 PLACEHOLDER_KEYS = {"", "changeme", "change-me", "change_me", "secret", "your_secret_key"}
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     mail_timeout_seconds: float = Field(8.0, gt=0, le=60)  # the whole send: connect, TLS, login, data
     mail_ca_file: str = ""  # extra CA bundle, e.g. for a self-signed relay
     recipients: str = ""
+    push_timeout_seconds: float = Field(8.0, gt=0, le=60)  # one push message (apprise), start to end
 
     mongo_url: str | None = None
     mongo_db: str = "smart_door"
@@ -92,6 +94,11 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(64, ge=1)
 
     cors_origins: str = ""  # comma-separated; empty = CORS off
+
+    # webhooks (smartdoor.webhooks): door events as signed JSON to these URLs, retried from the outbox
+    webhook_urls: str = ""  # comma-separated http(s) URLs; empty = no webhooks
+    webhook_secret: SecretStr = SecretStr("")  # the HMAC key receivers verify with; required with URLs
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)  # one delivery attempt, start to end
 
     # the admin web app (smartdoor.admin)
     admin_url: str = ""  # its public address, e.g. https://door.example.com: passkeys' origin, set-up links
@@ -152,6 +159,11 @@ class Settings(BaseSettings):
         _ = self.mqtt_broker  # a malformed MQTT_URL refuses the start (its message never holds the password)
         if self.metrics_token.get_secret_value() and len(self.metrics_token.get_secret_value()) < 16:
             raise UnsafeSettings("METRICS_TOKEN: at least 16 characters, e.g. the output of `openssl rand -hex 24`")
+        if self.webhook_url_list and len(self.webhook_secret.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise UnsafeSettings(
+                "WEBHOOK_URLS needs WEBHOOK_SECRET, at least 32 characters (receivers verify signatures with it): "
+                "e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+            )
         if self.code_digits < 6:
             warnings.warn("CODE_DIGITS below 6 makes codes easier to guess", stacklevel=2)
         return self
@@ -159,6 +171,12 @@ class Settings(BaseSettings):
     @cached_property
     def recipient_list(self) -> list[str]:
         return [r.strip() for r in self.recipients.split(",") if r.strip()]
+
+    @cached_property
+    def webhook_url_list(self) -> list[str]:
+        """WEBHOOK_URLS checked; a refusal names the URL's place in the list, never the URL (it
+        may hold a token)."""
+        return [_webhook_url(url.strip(), n) for n, url in enumerate(self.webhook_urls.split(","), 1) if url.strip()]
 
     @cached_property
     def cors_origin_list(self) -> list[str]:
@@ -219,6 +237,21 @@ class Settings(BaseSettings):
             secure_data_dir(self.data_dir)
             write_private(path, secrets.token_hex(32).encode())
         return path.read_text().strip().encode()
+
+
+def _webhook_url(url: str, place: int) -> str:
+    """The URL as it will be requested and signed, normalised (lower-case scheme and host, no
+    default port, `/` for an empty path), so the signed target URI is what the request names."""
+    refusal = UnsafeSettings(f"WEBHOOK_URLS: URL number {place} is not an http:// or https:// URL with a host")
+    if len(url) > 2048 or not url.isprintable() or any(c.isspace() for c in url):
+        raise refusal
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise refusal from None
+    if parsed.scheme not in ("http", "https") or not parsed.host or parsed.fragment:
+        raise refusal
+    return str(parsed.copy_with(path=parsed.path or "/"))
 
 
 def _networks(text: str, name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -13,10 +13,12 @@ from smartdoor.admin.web import origin
 from smartdoor.errors import AlreadyExists, InvalidInput
 from smartdoor.people import service as people
 from smartdoor.people.models import ROLES, Person
+from smartdoor.push.urls import DELIVERIES
 from smartdoor.store.database import Database
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
 PERSON_FIELDS = frozenset({"name", "email", "role", "keypad"})
+PUSH_FIELDS = frozenset({"push_url", "delivery"})
 MAX_ID = 40
 
 
@@ -62,6 +64,7 @@ async def person_page(request: Request, person_id: str):
     svc = services(request)
     person = await people.get_person(svc.db, _person_id(person_id))
     person.pop("password_hash", None)
+    person.pop("push_url", None)  # a secret: the page shows only its service (push_service)
     events = await audit_view.page_of_events(
         svc.db, audit_view.AuditFilter(person=person["_id"]), page=1, per_page=10, now=svc.clock.now()
     )
@@ -70,7 +73,7 @@ async def person_page(request: Request, person_id: str):
         names=await audit_view.names(svc.db), passkeys=await passkeys.of_person(svc.db, person["_id"]),
         grants=await grants_view.person_grants(svc.db, person_id=person["_id"], now=svc.clock.now()),
         doors=await grants_view.door_choices(svc.db),
-        can_log_in=person["role"] in LOGIN_ROLES, done=request.query_params.get("done"),
+        can_log_in=person["role"] in LOGIN_ROLES, done=request.query_params.get("done"), deliveries=DELIVERIES,
     )  # fmt: skip
 
 
@@ -89,6 +92,36 @@ async def edit_person(request: Request, person_id: str):
         await audit_action(request, viewer, "person_updated", person=before["_id"], changed=sorted(changes),
                            role=after["role"])  # fmt: skip
     return redirect(f"/admin/people/{before['_id']}?done=person_updated")
+
+
+@router.post("/people/{person_id}/push")
+async def set_push(request: Request, person_id: str):
+    """A new push URL (empty: keep the one there is) and where codes and notices go. The URL is
+    never echoed, logged or audited: the audit says only that it changed and its service."""
+    viewer = await require_admin(request)
+    svc = services(request)
+    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields=PUSH_FIELDS)
+    person = await people.get_person(svc.db, _person_id(person_id))
+    url = form.get("push_url", "").strip() or None
+    after = await people.set_push(svc.db, svc.keyring, person_id=person["_id"], url=url, delivery=form.get("delivery"))
+    changed = (["push_url"] if url else []) + (
+        ["delivery"] if after.get("delivery", "email") != person.get("delivery", "email") else []
+    )
+    if changed:
+        await audit_action(request, viewer, "person_updated", person=person["_id"], changed=changed,
+                           delivery=after.get("delivery", "email"), push_service=after.get("push_service"))  # fmt: skip
+    return redirect(f"/admin/people/{person['_id']}?done=push_updated")
+
+
+@router.post("/people/{person_id}/push/remove")
+async def remove_push(request: Request, person_id: str):
+    viewer = await require_admin(request)
+    svc = services(request)
+    await read_form(request, svc.settings, csrf=viewer.csrf)
+    person = await people.get_person(svc.db, _person_id(person_id))
+    await people.set_push(svc.db, svc.keyring, person_id=person["_id"], url="")
+    await audit_action(request, viewer, "person_updated", person=person["_id"], changed=["push_url"], delivery="email")
+    return redirect(f"/admin/people/{person['_id']}?done=push_removed")
 
 
 async def _set_active(request: Request, person_id: str, active: bool):

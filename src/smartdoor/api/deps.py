@@ -16,8 +16,11 @@ from smartdoor.mail.sender import Mailer
 from smartdoor.otp.deps import EngineDeps
 from smartdoor.outbox.mail import mail_deliveries
 from smartdoor.outbox.service import Outbox
+from smartdoor.push.sender import ApprisePusher, Pusher
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
+from smartdoor.webhooks.delivery import webhook_deliveries
+from smartdoor.webhooks.sender import WebhookSender
 
 
 @dataclass
@@ -32,12 +35,25 @@ class Services:
     lockouts: LockoutMemory = field(default_factory=LockoutMemory)
     unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
     background: Background = field(default_factory=Background)  # mail that must not delay a reply
+    pusher: Pusher = field(default=None)  # type: ignore[assignment]  # push messages; default: apprise
     outbox: Outbox = field(init=False)  # every mail, stored sealed and retried; its worker runs with the app
+    webhook_sender: WebhookSender | None = field(init=False)  # when WEBHOOK_URLS is set (smartdoor.webhooks)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(
-            db=self.db, keyring=self.keyring, deliveries=mail_deliveries(self.mailer, self.settings), clock=self.clock
-        )
+        if self.pusher is None:
+            self.pusher = ApprisePusher(timeout_seconds=self.settings.push_timeout_seconds)
+        self.webhook_sender = None
+        if urls := self.settings.webhook_url_list:
+            key, timeout = (
+                self.settings.webhook_secret.get_secret_value().encode(),
+                self.settings.webhook_timeout_seconds,
+            )
+            self.webhook_sender = WebhookSender(urls=urls, key=key, timeout_seconds=timeout)
+        deliveries = {
+            **mail_deliveries(self.mailer, self.settings),
+            **webhook_deliveries(self.webhook_sender, self.clock),
+        }
+        self.outbox = Outbox(db=self.db, keyring=self.keyring, deliveries=deliveries, clock=self.clock)
 
     @property
     def engine(self) -> EngineDeps:
@@ -47,6 +63,7 @@ class Services:
             settings=self.settings,
             send_mail=self.mailer.send,
             background=self.background,
+            pusher=self.pusher,
             outbox=self.outbox,
         )
 

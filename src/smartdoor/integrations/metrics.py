@@ -172,8 +172,8 @@ class Metrics:
         if self.outbox_pending is not None:
             from smartdoor.outbox import records  # not in every backend: see has_outbox
 
-            try:  # every record is a mail not yet delivered or given up
-                self.outbox_pending.set(await records.collection(services.db).count_documents({}))
+            try:  # the mail parcels not yet delivered or given up (webhooks are parcels too)
+                self.outbox_pending.set(await records.collection(services.db).count_documents({"delivery": "mail"}))
             except PyMongoError as failed:
                 log.warning("metrics: the outbox not counted: %s", type(failed).__name__)
                 self.outbox_pending.set(float("nan"))

@@ -11,6 +11,7 @@ from smartdoor.crypto import Keyring
 from smartdoor.doors.lockout import Limits
 from smartdoor.doors.models import Door
 from smartdoor.outbox.service import Outbox
+from smartdoor.push.sender import ApprisePusher, Pusher
 from smartdoor.settings import Settings
 from smartdoor.store.database import Database
 
@@ -28,6 +29,12 @@ class EngineDeps:
     send_mail: SendMail
     outbox: Outbox  # every code and notice mail goes through it (retried when the relay did not take it)
     background: Background = field(default_factory=Background)  # notices sent after the reply
+    # push messages (smartdoor.push); without one, apprise with PUSH_TIMEOUT_SECONDS
+    pusher: Pusher = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.pusher is None:
+            object.__setattr__(self, "pusher", ApprisePusher(timeout_seconds=self.settings.push_timeout_seconds))
 
     def limits(self, door: Door) -> Limits:
         return self.settings.limits(legacy=bool(door.get("legacy")))

@@ -1,7 +1,7 @@
 """Issuing a code: check the door's lockout and request limit, and, when a person typed their
 number, whether a grant lets them do this now; store the new code in place of the old one
 (one conditional update of the door), mail it through the outbox (the first attempt before the
-reply, retries after it until the code expires), audit it.
+reply, retries after it until the code expires) or push it, as the person chose, audit it.
 
 A person's code goes to that person only, and remembers them and the grant that allowed it:
 the verify names them and counts the grant's use. A refused person gets the same words
@@ -10,6 +10,7 @@ other (so typing numbers cannot be done faster than codes can be asked for)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.deps import MAX_CONFLICTS, EngineDeps
 from smartdoor.otp.expiry import expiry_event
 from smartdoor.outbox.mail import code_mail
+from smartdoor.push import deliver as push_deliver
+from smartdoor.push import urls as push_urls
 
 
 @dataclass
@@ -145,7 +148,11 @@ async def issue_code(
         )  # fmt: skip
         raise NotAllowed(decision.reason)
 
-    recipients = [requester.person["email"]] if requester and requester.person else deps.recipients(door)
+    person = requester.person if requester else None
+    recipients = [person["email"]] if person else deps.recipients(door)
+    # a person's own code goes by e-mail, push or both, as they chose; the two side by side
+    by_mail = bool(recipients) and (person is None or push_urls.wants_mail(person))
+    by_push = person is not None and push_urls.wants_push(person)
     base = {"door": door["_id"]}
     events = []
     if old and old_status == "superseded":
@@ -186,24 +193,45 @@ async def issue_code(
         )  # fmt: skip
         await audit.record_many(deps.db, events)
         return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
-    message = mail_message.code_message(
-        sender=settings.mail_from,
-        to=recipients,
-        door_name=door["name"],
-        action=action,
-        code=code,
-        expires_at=expires_at,
-        asked_by=requester.person["name"] if requester and requester.person else None,
-    )
-    mail = code_mail(
-        message, door=door["_id"], challenge=challenge_id, expires_at=expires_at,
-        details={"action": action, "recipients": len(recipients), **who}, now=now,
+    pushing = (
+        push_deliver.push_code(deps, person=person, door_name=door["name"], action=action, code=code,
+                               expires_at=expires_at)
+        if by_push and person else _nothing()
     )  # fmt: skip
-    # The door's reply waits for the mail's first attempt: its status says whether the relay took
-    # it, and a mail it did not take is stored for its retries before the reply says so. The
-    # request's audit events go in with that attempt's.
-    delivery_error = await deps.outbox.try_now(mail, now=now, audit_along=events)
+    if by_mail:
+        message = mail_message.code_message(
+            sender=settings.mail_from,
+            to=recipients,
+            door_name=door["name"],
+            action=action,
+            code=code,
+            expires_at=expires_at,
+            asked_by=person["name"] if person else None,
+        )
+        mail = code_mail(
+            message, door=door["_id"], challenge=challenge_id, expires_at=expires_at,
+            details={"action": action, "recipients": len(recipients), **who}, now=now,
+        )  # fmt: skip
+        # The door's reply waits for the mail's first attempt: its status says whether the relay took
+        # it, and a mail it did not take is stored for its retries before the reply says so. The
+        # request's audit events go in with that attempt's. A push is sent side by side.
+        mailed, pushed = await asyncio.gather(deps.outbox.try_now(mail, now=now, audit_along=events), pushing)
+        events = []
+    else:
+        mailed, pushed = None, await pushing
+    if by_push:
+        events.append(
+            push_deliver.delivery_event(
+                now=now, kind="code", errors=[pushed], action=action, challenge=challenge_id, **who, **base
+            )
+        )
+    await audit.record_many(deps.db, events)
+    delivery_error = "; ".join(e for e in (mailed, pushed) if e) or None
     return Issued(challenge_id, expires_at, digits, recipients, delivery_error)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _who(requester: Requester | None) -> dict:

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from smartdoor.crypto import Keyring
 from smartdoor.doors.service import withdraw_codes
 from smartdoor.errors import AlreadyExists, InvalidInput, NotFound
 from smartdoor.mail.header_values import HeaderValueError, check_address
 from smartdoor.people.models import KEYPAD_DIGITS, ROLES, Person, Role
+from smartdoor.push import urls as push_urls
 from smartdoor.store.database import Database
 
 MAX_NAME = 64
@@ -93,7 +95,42 @@ async def find_by_email(db: Database, email: str) -> Person | None:
 
 
 async def list_people(db: Database) -> list[Person]:
-    return await db.people.find({}, {"password_hash": 0}).sort("name", 1).to_list()
+    return await db.people.find({}, {"password_hash": 0, "push_url": 0}).sort("name", 1).to_list()
+
+
+async def set_push(
+    db: Database, keyring: Keyring, *, person_id: str, url: str | None = None, delivery: str | None = None
+) -> Person:
+    """Sets a person's push URL (checked, then sealed; "" removes it, and their delivery goes
+    back to e-mail) and where their codes and notices go (`email`, `push`, `both`: the last two
+    need a push URL). Returns the person without the sealed URL."""
+    person = await get_person(db, person_id)
+    fields: dict = {}
+    unset: dict = {}
+    has_url = bool(person.get("push_url"))
+    if url == "":
+        unset = {"push_url": "", "push_service": ""}
+        fields["delivery"] = "email"
+        has_url = False
+    elif url is not None:
+        fields["push_service"] = push_urls.check_push_url(url)
+        fields["push_url"] = push_urls.seal(keyring, person_id, url)
+        has_url = True
+    if delivery is not None and url != "":
+        fields["delivery"] = push_urls.clean_delivery(delivery)
+        if delivery != "email" and not has_url:
+            raise InvalidInput("codes and notices can go by push only once the person has a push URL")
+    update: dict = {}
+    if fields:
+        update["$set"] = fields
+    if unset:
+        update["$unset"] = unset
+    if update and not (await db.people.update_one({"_id": person_id}, update)).matched_count:
+        raise NotFound(f"no person {person_id!r}", reason="unknown_person")
+    after = await get_person(db, person_id)
+    after.pop("push_url", None)
+    after.pop("password_hash", None)
+    return after
 
 
 async def set_active(db: Database, *, person_id: str, active: bool, now: datetime | None = None) -> None:

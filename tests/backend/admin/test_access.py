@@ -53,6 +53,8 @@ ROUTES = [
     ("POST", "/admin/people/{person_id}/enable", "admin"),
     ("POST", "/admin/people/{person_id}/remove", "admin"),
     ("POST", "/admin/people/{person_id}/setup-link", "admin"),
+    ("POST", "/admin/people/{person_id}/push", "admin"),
+    ("POST", "/admin/people/{person_id}/push/remove", "admin"),
 ]
 EXTRA_ROUTES = [  # with smartdoor.access
     ("POST", "/admin/people/{person_id}/grants", "admin"),

@@ -181,6 +181,9 @@ def _client(uri: str, **options) -> AsyncMongoClient:
 # events. The cost, measured: bench/RESULTS.md.
 
 
+MONITOR_TIMEOUT_MS = 10_000
+
+
 def connect(
     uri: str,
     *,
@@ -193,7 +196,11 @@ def connect(
     options = {
         "journal": journal,
         "serverSelectionTimeoutMS": timeout_ms,
-        "connectTimeoutMS": timeout_ms,
+        # also the monitor's heartbeat timeout: a heartbeat that times out makes pymongo interrupt
+        # every operation in flight and retry the writes among them, which a busy database may
+        # already have applied (a used code then answers 410 to the request that used it). A
+        # dead or restarted database refuses at once, so only an overloaded one waits this long.
+        "connectTimeoutMS": max(timeout_ms, MONITOR_TIMEOUT_MS),
         # pymongo's client-side operation timeout: it bounds retries too (a socket timeout
         # alone is paid once per retry), and it applies to a cursor's whole life
         "timeoutMS": operation_timeout_ms or None,

@@ -61,12 +61,12 @@ async def test_a_backup_is_one_moment_across_collections_while_writes_go_on(scra
 
     writer = asyncio.create_task(steps())
     await writing.wait()
-    overlapped = 0
+    overlapped = 0  # writes made while a backup ran, over all the backups so far
     try:
-        for _ in range(20):  # until writes overlapped a backup well (a busy machine may give few)
+        for _ in range(40):  # until writes overlapped the backups well (a busy machine may give few each)
             before = await db.db.pairs_a.count_documents({})
             summary = await backups.write_backup(db, tmp_path / "b.jsonl.gz", now=NOW, app_version="t", key_id="k")
-            overlapped = await db.db.pairs_a.count_documents({}) - before
+            overlapped += await db.db.pairs_a.count_documents({}) - before
             if summary.consistency != "snapshot":
                 pytest.skip("this database (MONGO_URL) has no transactions: per-collection backup")
             a, b = summary.counts["pairs_a"], summary.counts["pairs_b"]

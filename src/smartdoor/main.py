@@ -23,6 +23,7 @@ from smartdoor.outbox import records as outbox_records
 from smartdoor.runtime import open_database
 from smartdoor.settings import Settings
 from smartdoor.store.disk import watch_disk
+from smartdoor.store.retention import retention_sweeper
 from smartdoor.webhooks import service as webhooks
 
 
@@ -58,6 +59,7 @@ def create_app(
             tasks = [
                 asyncio.create_task(expiry_sweeper(db, services.clock, max_attempts=settings.max_attempts_per_code)),
                 asyncio.create_task(_flush_unauthenticated(services)),
+                asyncio.create_task(retention_sweeper(db, services.clock)),
                 asyncio.create_task(watch_disk(settings.data_dir, threshold_percent=settings.disk_warn_percent)),
             ]
             tasks += integrations.start(app, services)  # Home Assistant over MQTT, metrics: when configured

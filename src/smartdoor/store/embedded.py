@@ -49,6 +49,23 @@ log = logging.getLogger("smartdoor.store")
 STATE_FILE = "embedded-db.json"
 LOCK_FILE = "embedded-db.lock"
 LOG_FILE = "embedded-db.log"
+CONFIG_FILE = "embedded-db.toml"
+# Written at every start (so an edit does not outlive it) and passed with --config, which also
+# stops secantusd from reading a secantusd.toml of the working directory or the home folder.
+CONFIG = b"""\
+# Made by smartdoor each time it starts the embedded database; changes here are overwritten.
+[storage]
+# Off: its sweep reads every record of every collection with a TTL index, the whole audit
+# trail, under the lock every request waits for. smartdoor.store.retention applies the same
+# TTL indexes in small steps instead.
+ttl_sweep_seconds = 0
+
+[oplog]
+# Read only by change streams (the admin app's live audit feed, which starts from "now"):
+# minutes are plenty, and an hour of a busy door's writes was most of the database's size.
+retention_seconds = 600
+max_entries = 20000
+"""
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -266,12 +283,15 @@ def _launch(
     data_dir: Path, storage: Path, port: int, credentials: Credentials, startup_timeout: float
 ) -> subprocess.Popen | None:
     """secantusd on port, once it accepts our credentials; None if it exits or does not answer."""
+    write_private(data_dir / CONFIG_FILE, CONFIG)
     with os.fdopen(open_private(data_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND), "ab") as log_file:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "secantus",
+                "--config",
+                str(data_dir / CONFIG_FILE),
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -123,7 +123,12 @@ def _provision_in_this_process(request: dict) -> list[str]:
     from secantus.server import SecantusDBServer
 
     server = SecantusDBServer(
-        host="127.0.0.1", port=0, storage_path=request["storage"], require_auth=True, enable_test_commands=False
+        host="127.0.0.1",
+        port=0,
+        storage_path=request["storage"],
+        require_auth=True,
+        enable_test_commands=False,
+        ttl_sweep_seconds=0,  # as the daemon runs (store.embedded): no sweep while we provision
     )
     try:
         context = CommandContext(connection_id=0, storage=server.storage, cursors=server.cursors, db_name="admin")

@@ -127,6 +127,7 @@ class Tally:
     cycles: int = 0
     opened: int = 0
     rss: list[tuple[float, int, int]] = field(default_factory=list)  # t, server KiB, database KiB
+    disk: list[tuple[float, int]] = field(default_factory=list)  # t, bytes in the database's folder
 
     def t(self) -> float:
         return time.monotonic() - self.started
@@ -329,7 +330,21 @@ async def sample_rss(tally: Tally, server_pid: int, data_dir: Path | None, stop_
         pid = db_pid(data_dir) if data_dir else None
         database = bench.rss_kib(pid) if pid else None
         tally.rss.append((round(tally.t(), 1), server[0] if server else 0, database[0] if database else 0))
+        if data_dir and (not tally.disk or tally.t() - tally.disk[-1][0] >= 60):
+            tally.disk.append((round(tally.t(), 1), folder_bytes(data_dir)))
         await asyncio.sleep(5)
+
+
+def folder_bytes(folder: Path) -> int:
+    """What the database's files take on disk (allocated blocks: WiredTiger reuses freed space)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_blocks * 512
+        except OSError:  # a journal file removed while we look
+            continue
+    return total
 
 
 def rss_growth(tally: Tally, warmup_s: float) -> dict:
@@ -444,6 +459,8 @@ def report(args, tally: Tally, machine: dict, growth: dict, server_log: str) -> 
             f"embedded database RSS: {dbs[0] / 1024:.1f} MiB at start, {dbs[-1] / 1024:.1f} MiB at the end, "
             f"max {max(dbs) / 1024:.1f} MiB"
         )
+    if tally.disk:
+        lines.append("database files on disk, MiB, each minute: " + " ".join(f"{b / 2**20:.0f}" for _, b in tally.disk))
     lines.append("PASSED" if passed else "FAILED")
     return "\n".join(lines), passed
 
@@ -517,6 +534,7 @@ def main() -> int:
             "unexpected": tally.unexpected,
             "timeouts": tally.timeouts,
             "rss": tally.rss,
+            "disk": tally.disk,
             "growth": growth,
             "faults": [(k, s - tally.started, e - tally.started) for k, s, e in tally.fault_windows],
             "passed": passed,

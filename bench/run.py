@@ -199,6 +199,18 @@ def rss_kib(pid: int | None) -> tuple[int, int] | None:
         return _status_kib(pid, "VmRSS"), _status_kib(pid, "VmHWM")
 
 
+def folder_bytes(folder: Path) -> int:
+    """What the files under folder take on disk (allocated blocks: WiredTiger reuses freed space)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_blocks * 512
+        except OSError:  # a journal file removed while we look
+            continue
+    return total
+
+
 def _status_kib(pid: int, name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(name + ":"):

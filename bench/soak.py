@@ -331,20 +331,8 @@ async def sample_rss(tally: Tally, server_pid: int, data_dir: Path | None, stop_
         database = bench.rss_kib(pid) if pid else None
         tally.rss.append((round(tally.t(), 1), server[0] if server else 0, database[0] if database else 0))
         if data_dir and (not tally.disk or tally.t() - tally.disk[-1][0] >= 60):
-            tally.disk.append((round(tally.t(), 1), folder_bytes(data_dir)))
+            tally.disk.append((round(tally.t(), 1), bench.folder_bytes(data_dir)))
         await asyncio.sleep(5)
-
-
-def folder_bytes(folder: Path) -> int:
-    """What the database's files take on disk (allocated blocks: WiredTiger reuses freed space)."""
-    total = 0
-    for path in folder.rglob("*"):
-        try:
-            if path.is_file():
-                total += path.stat().st_blocks * 512
-        except OSError:  # a journal file removed while we look
-            continue
-    return total
 
 
 def rss_growth(tally: Tally, warmup_s: float) -> dict:

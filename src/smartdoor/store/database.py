@@ -94,6 +94,9 @@ class Database:
         # create_index is idempotent: safe at every start-up
         await self.doors.create_index([("name", ASCENDING)], unique=True)
         await self.doors.create_index([("pending.expires_at", ASCENDING)])  # the expiry sweeper
+        # doors online (/metrics) and newly silent (the offline watcher): without it each look
+        # read every door, under the embedded database's global lock
+        await self.doors.create_index([("state_at", ASCENDING)])
         await self.people.create_index([("email", ASCENDING)], unique=True)
         await self.people.create_index([("keypad", ASCENDING)], unique=True)
         await self.grants.create_index([("person", ASCENDING), ("door", ASCENDING)])

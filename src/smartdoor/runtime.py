@@ -32,9 +32,10 @@ async def open_database(settings: Settings, *, operation_timeout_ms: int | None 
             await db.close()
         return
     # embedded: start it, or share the one another process runs on this DATA_DIR
-    server = await asyncio.to_thread(embedded.start_or_share, settings.data_dir)
+    cache_mb = settings.embedded_db_cache_mb
+    server = await asyncio.to_thread(embedded.start_or_share, settings.data_dir, cache_mb=cache_mb)
     db = connect(server.uri, db_name=settings.mongo_db, journal=settings.db_journal, **timeouts)
-    supervisor = DatabaseSupervisor(server=server, db=db)
+    supervisor = DatabaseSupervisor(server=server, db=db, cache_mb=cache_mb)
     watch = asyncio.create_task(supervisor.run(), name="embedded-db-supervisor")
     try:
         await db.ensure_indexes(audit_retention_days=settings.audit_retention_days)

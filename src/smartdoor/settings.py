@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     # writes are acknowledged once on disk (journaled, see store.database); false only trades the
     # last moments' writes at a crash or power cut for speed on a disk whose syncs are very slow
     db_journal: bool = True
+    # the embedded database's WiredTiger cache; more keeps a long audit trail in memory
+    embedded_db_cache_mb: int = Field(256, ge=32, le=65536)
     # serve warns (in /health, and in the log at most once an hour) above this use of DATA_DIR's filesystem
     disk_warn_percent: float = Field(90, gt=0, le=100)
 

@@ -50,22 +50,29 @@ STATE_FILE = "embedded-db.json"
 LOCK_FILE = "embedded-db.lock"
 LOG_FILE = "embedded-db.log"
 CONFIG_FILE = "embedded-db.toml"
-# Written at every start (so an edit does not outlive it) and passed with --config, which also
-# stops secantusd from reading a secantusd.toml of the working directory or the home folder.
-CONFIG = b"""\
+DEFAULT_CACHE_MB = 256
+
+
+def config_text(*, cache_mb: int) -> bytes:
+    """secantusd's settings, written at every start (so an edit does not outlive it) and passed
+    with --config, which also stops it from reading a secantusd.toml of its working directory or
+    the home folder."""
+    return f"""\
 # Made by smartdoor each time it starts the embedded database; changes here are overwritten.
 [storage]
 # Off: its sweep reads every record of every collection with a TTL index, the whole audit
 # trail, under the lock every request waits for. smartdoor.store.retention applies the same
 # TTL indexes in small steps instead.
 ttl_sweep_seconds = 0
+# WiredTiger's cache (EMBEDDED_DB_CACHE_MB; its own default, 1 GB, is all of a small Pi's memory)
+cache_size = "{int(cache_mb)}M"
 
 [oplog]
 # Read only by change streams (the admin app's live audit feed, which starts from "now"):
 # minutes are plenty, and an hour of a busy door's writes was most of the database's size.
 retention_seconds = 600
 max_entries = 20000
-"""
+""".encode()
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -197,7 +204,11 @@ class EmbeddedServer:
 
 
 def start_or_share(
-    data_dir: Path, *, startup_timeout: float = 30.0, preferred_port: int | None = None
+    data_dir: Path,
+    *,
+    startup_timeout: float = 30.0,
+    preferred_port: int | None = None,
+    cache_mb: int = DEFAULT_CACHE_MB,
 ) -> EmbeddedServer:
     """Share the database another process runs on data_dir, or start our own. A start takes
     preferred_port when it is free (a restarted database keeps its address, so connected
@@ -222,7 +233,13 @@ def start_or_share(
             if shared is not None:
                 return shared
         server = _start_own(
-            data_dir, credentials, state_path, startup_timeout, distrust=distrust, preferred_port=preferred_port
+            data_dir,
+            credentials,
+            state_path,
+            startup_timeout,
+            distrust=distrust,
+            preferred_port=preferred_port,
+            cache_mb=cache_mb,
         )
         if distrust:
             log.warning("%s: not trusted, started our own database", distrust)
@@ -253,6 +270,7 @@ def _start_own(
     *,
     distrust: str | None,
     preferred_port: int | None = None,
+    cache_mb: int = DEFAULT_CACHE_MB,
 ) -> EmbeddedServer:
     storage = data_dir / "db"
     fresh = credentials is None
@@ -268,22 +286,22 @@ def _start_own(
     if fresh:  # only now: a password no database knows yet is never handed to a sharer
         save_credentials(data_dir, credentials)
     if preferred_port is not None and _port_is_free(preferred_port):
-        process = _launch(data_dir, storage, preferred_port, credentials, startup_timeout)
+        process = _launch(data_dir, storage, preferred_port, credentials, startup_timeout, cache_mb)
         if process is not None:
             return _started(process, preferred_port, credentials, state_path)
         # someone took the port between the check and the start: any free one will do
     port = _free_port()
-    process = _launch(data_dir, storage, port, credentials, startup_timeout)
+    process = _launch(data_dir, storage, port, credentials, startup_timeout, cache_mb)
     if process is None:
         raise EmbeddedDatabaseError(f"embedded database did not start; see {data_dir / LOG_FILE}")
     return _started(process, port, credentials, state_path)
 
 
 def _launch(
-    data_dir: Path, storage: Path, port: int, credentials: Credentials, startup_timeout: float
+    data_dir: Path, storage: Path, port: int, credentials: Credentials, startup_timeout: float, cache_mb: int
 ) -> subprocess.Popen | None:
     """secantusd on port, once it accepts our credentials; None if it exits or does not answer."""
-    write_private(data_dir / CONFIG_FILE, CONFIG)
+    write_private(data_dir / CONFIG_FILE, config_text(cache_mb=cache_mb))
     with os.fdopen(open_private(data_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND), "ab") as log_file:
         process = subprocess.Popen(
             [

@@ -73,6 +73,7 @@ class DatabaseSupervisor:
         server: EmbeddedServer,
         db: Database,
         start: Starter | None = None,
+        cache_mb: int = embedded.DEFAULT_CACHE_MB,
         backoff: RestartBackoff | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -81,7 +82,7 @@ class DatabaseSupervisor:
         self.server = server
         self.db = db
         self.restarts = 0
-        self._start = start or partial(_start_in_thread, server.data_dir)
+        self._start = start or partial(_start_in_thread, server.data_dir, cache_mb=cache_mb)
         self._backoff = backoff or RestartBackoff()
         self._monotonic, self._sleep, self._poll = monotonic, sleep, poll_seconds
         self._started_at = monotonic()
@@ -123,11 +124,12 @@ class DatabaseSupervisor:
         )
 
 
-async def _start_in_thread(data_dir, preferred_port: int) -> EmbeddedServer:
+async def _start_in_thread(data_dir, preferred_port: int, *, cache_mb: int) -> EmbeddedServer:
     """start_or_share blocks (a provisioning child process, then waiting for the port): in a
     thread, so the app keeps answering (503s) meanwhile. If the app shuts down during a start,
     the start is waited for and the database it started is stopped: nothing is left running."""
-    job = asyncio.ensure_future(asyncio.to_thread(embedded.start_or_share, data_dir, preferred_port=preferred_port))
+    start = partial(embedded.start_or_share, data_dir, preferred_port=preferred_port, cache_mb=cache_mb)
+    job = asyncio.ensure_future(asyncio.to_thread(start))
     try:
         return await asyncio.shield(job)
     except asyncio.CancelledError:

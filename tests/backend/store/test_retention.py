@@ -154,6 +154,7 @@ def test_the_embedded_database_runs_without_its_own_sweep(tmp_path):
     try:
         config = (tmp_path / embedded.CONFIG_FILE).read_text()
         assert "ttl_sweep_seconds = 0" in config
+        assert f'cache_size = "{embedded.DEFAULT_CACHE_MB}M"' in config  # not its 1 GB default
         assert os.stat(tmp_path / embedded.CONFIG_FILE).st_mode & 0o077 == 0
         pid = json.loads((tmp_path / embedded.STATE_FILE).read_text())["pid"]
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from smartdoor.audit import windows
 from smartdoor.errors import InvalidInput
 from smartdoor.store.database import Database
 
@@ -30,11 +31,13 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    def match(self) -> dict:
+        """The filter without its time range."""
+        return {name: value for name in ("door", "person", "outcome", "reason", "event")
+                if (value := getattr(self, name)) is not None}  # fmt: skip
+
     def query(self) -> dict:
-        flt: dict = {}
-        for name in ("door", "person", "outcome", "reason", "event"):
-            if (value := getattr(self, name)) is not None:
-                flt[name] = value
+        flt = self.match()
         if self.since or self.until:
             flt["at"] = {}
             if self.since:
@@ -116,40 +119,26 @@ class EventsPage:
     has_next: bool
 
 
-# the first window: an hour of the whole trail; 30 days of one door's or person's events (their own
-# index already narrows the read to them: the window only bounds the busiest)
-FIRST_WINDOW, FIRST_WINDOW_OF_ONE = timedelta(hours=1), timedelta(days=30)
-WIDEN = 8  # each window 8 times the last, up to 10 years, then all
-
-
 async def page_of_events(
     db: Database, flt: AuditFilter, *, page: int, now: datetime, per_page: int = PER_PAGE
 ) -> EventsPage:
-    """Newest first; one more than a page is read to know whether there is a next one.
-
-    The newest events are looked for in a growing time window before `until` (or `now`): the
-    embedded database reads every event a query matches before it sorts and limits them (an
-    index on `at` included), so the first page of a trail of 1,000,000 events took a minute.
-    A window that holds more events than the pages up to this one holds exactly the newest
-    ones (every event outside it is older), so the page is the same as from the whole trail;
-    a window that holds fewer is widened, up to the filter's own range."""
-    end = flt.until or now
-    window = FIRST_WINDOW_OF_ONE if flt.door or flt.person else FIRST_WINDOW
-    while True:
-        start = end - window
-        widest = start <= (flt.since or datetime.min.replace(tzinfo=UTC)) or window > timedelta(days=3660)
-        probe = flt if widest else replace(flt, since=start)
-        cursor = db.audit.find(probe.query()).sort([("at", -1), ("_id", -1)]).skip((page - 1) * per_page)
-        rows = await cursor.limit(per_page + 1).to_list()
-        if len(rows) > per_page or widest:
-            return EventsPage(events=rows[:per_page], page=page, has_next=len(rows) > per_page)
-        window *= WIDEN
+    """Newest first; one more than a page is read to know whether there is a next one. Read in
+    time windows from `until` (or `now`) back (audit.windows): the embedded database reads every
+    event a query matches before it limits them."""
+    rows = await windows.newest_first(
+        db.audit, flt.match(), since=flt.since, until=flt.until, now=now, skip=(page - 1) * per_page,
+        limit=per_page + 1,
+    )  # fmt: skip
+    return EventsPage(events=rows[:per_page], page=page, has_next=len(rows) > per_page)
 
 
-async def events_for_export(db: Database, flt: AuditFilter) -> list[dict]:
-    """Every event of the filtered view (all its pages), in its order."""
-    cursor = db.audit.find(flt.query(), {"_id": 0}).sort([("at", -1), ("_id", -1)]).limit(EXPORT_LIMIT)
-    return await cursor.to_list()
+async def events_for_export(db: Database, flt: AuditFilter, *, now: datetime) -> list[dict]:
+    """Every event of the filtered view (all its pages), in its order, at most EXPORT_LIMIT:
+    read in time windows too, so a view without a time range reads about EXPORT_LIMIT events,
+    not the whole trail."""
+    return await windows.newest_first(
+        db.audit, flt.match(), since=flt.since, until=flt.until, now=now, limit=EXPORT_LIMIT, projection={"_id": 0}
+    )
 
 
 async def names(db: Database) -> dict[str, dict[str, str]]:

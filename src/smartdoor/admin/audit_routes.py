@@ -29,7 +29,7 @@ async def audit_page(request: Request):
     flt = _filter(request, viewer)
     number = audit_view.parse_page(request.query_params.get("page"))
     events = await audit_view.page_of_events(svc.db, flt, page=number, now=svc.clock.now())
-    names = await audit_view.names(svc.db)
+    names = await audit_view.every_name(svc.db)  # the filter's choices, and the page's names
     if not viewer.is_admin:  # a member's choices: the doors in their own history, no one else's name
         names = {"door": names["door"], "person": {viewer.id: viewer.person["name"]}}
     chart = await audit_view.per_day_chart(svc.db, flt, now=svc.clock.now())

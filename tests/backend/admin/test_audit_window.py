@@ -134,3 +134,19 @@ async def test_a_first_page_reads_about_what_it_shows(harness):
         rows = await windows.newest_first(reads, match, since=since, until=until, now=now, limit=51)  # type: ignore[arg-type]
         assert len(rows) == 51
         assert await reads.events_read() < 150, reads.queries
+
+
+async def test_names_are_those_of_the_page(harness):
+    """A page's names: the doors and people (and acting administrators) its events name, no other."""
+    db = harness.db
+    await db.doors.insert_many([{"_id": f"d{i}", "name": f"Door {i}"} for i in range(5)])
+    people = [
+        {"_id": f"p{i}", "name": f"Person {i}", "email": f"p{i}@x.test", "keypad": str(100 + i)} for i in range(5)
+    ]
+    await db.people.insert_many(people)
+    events = [{"door": "d1", "person": "p2"}, {"door": "d3", "actor": "p4"}, {"door": "gone", "actor": "cli"}, {}]
+    assert await audit_view.names(db, events) == {
+        "door": {"d1": "Door 1", "d3": "Door 3"},
+        "person": {"p2": "Person 2", "p4": "Person 4"},
+    }
+    assert await audit_view.names(db, []) == {"door": {}, "person": {}}

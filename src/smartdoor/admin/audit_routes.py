@@ -32,7 +32,9 @@ async def audit_page(request: Request):
     names = await audit_view.every_name(svc.db)  # the filter's choices, and the page's names
     if not viewer.is_admin:  # a member's choices: the doors in their own history, no one else's name
         names = {"door": names["door"], "person": {viewer.id: viewer.person["name"]}}
-    chart = await audit_view.per_day_chart(svc.db, flt, now=svc.clock.now())
+    chart = await audit_view.per_day_chart(
+        svc.db, flt, now=svc.clock.now(), retention_days=svc.settings.audit_retention_days
+    )
     return page(
         request, "audit.html", viewer=viewer, filter=flt, params=flt.params(), events=events, names=names,
         chart=chart, outcomes=audit_view.OUTCOMES,

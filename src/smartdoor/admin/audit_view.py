@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from smartdoor.audit import windows
+from smartdoor.audit import day_counts, windows
 from smartdoor.errors import InvalidInput
 from smartdoor.store.database import Database
 
@@ -183,19 +183,16 @@ def _day_range(flt: AuditFilter, now: datetime, days: int) -> tuple[datetime, da
     return start, end
 
 
-async def per_day_chart(db: Database, flt: AuditFilter, *, now: datetime, days: int = CHART_DAYS) -> Chart:
+async def per_day_chart(
+    db: Database, flt: AuditFilter, *, now: datetime, days: int = CHART_DAYS, retention_days: int | None = None
+) -> Chart:
     """Events per UTC day and outcome over the filter's range (default: the last `days` days),
-    counted by the database, laid out for a server-rendered SVG."""
+    laid out for a server-rendered SVG. Settled past days are counted once and kept
+    (audit.day_counts) when `retention_days` (the audit's retention) is given."""
     start, end = _day_range(flt, now, days)
-    match = replace(flt, since=start).query()  # the end: as asked, else up to the newest event
-    pipeline = [
-        {"$match": match},
-        {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$at"}}, "outcome": "$outcome"},
-                    "n": {"$sum": 1}}},
-    ]  # fmt: skip
-    counts: dict[str, dict[str, int]] = {}
-    for row in await (await db.audit.aggregate(pipeline)).to_list():
-        counts.setdefault(row["_id"]["day"], {})[row["_id"].get("outcome") or "info"] = row["n"]
+    counts = await day_counts.per_day(  # the end: as asked, else up to the newest event
+        db, flt.match(), since=start, until=flt.until, now=now, retention_days=retention_days
+    )
     day_list = []
     day = start.date()
     while day <= end.date():

@@ -65,7 +65,9 @@ async def dashboard(request: Request):
     svc = services(request)
     now = svc.clock.now()
     rows = [door_view(d, now) for d in await doors.list_doors(svc.db)]
-    chart = await audit_view.per_day_chart(svc.db, audit_view.AuditFilter(), now=now, days=14)
+    chart = await audit_view.per_day_chart(
+        svc.db, audit_view.AuditFilter(), now=now, days=14, retention_days=svc.settings.audit_retention_days
+    )
     recent = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(), page=1, per_page=8, now=now)
     names = await audit_view.names(svc.db, recent.events)
     return page(request, "dashboard.html", viewer=viewer, doors=rows, chart=chart, events=recent.events, names=names)

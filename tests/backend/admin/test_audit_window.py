@@ -150,3 +150,29 @@ async def test_names_are_those_of_the_page(harness):
         "person": {"p2": "Person 2", "p4": "Person 4"},
     }
     assert await audit_view.names(db, []) == {"door": {}, "person": {}}
+
+
+CHARTS = {
+    "dashboard": (lambda now: AuditFilter(), 14),
+    "audit page": (lambda now: AuditFilter(), 30),
+    "outcome": (lambda now: AuditFilter(outcome="failure"), 30),
+    "door": (lambda now: AuditFilter(door="d1"), 30),
+    "range": (lambda now: AuditFilter(since=now - timedelta(days=500, hours=5), until=now - timedelta(days=200)), 30),
+    "to now": (lambda now: AuditFilter(since=now - timedelta(days=20, hours=7)), 30),
+}
+
+
+@pytest.mark.parametrize("name", CHARTS)
+@pytest.mark.parametrize("retention_days", [730, 25])
+async def test_kept_day_counts_give_the_chart_counting_every_event_gives(trail, name, retention_days):
+    """The chart from kept counts of settled days is the chart counted from the events, the first
+    time and after (also days later, and with a retention shorter than the chart)."""
+    db, now = trail
+    make, days = CHARTS[name]
+    for later in (timedelta(0), timedelta(0), timedelta(hours=5), timedelta(days=3)):
+        flt = make(now + later)
+        counted = await audit_view.per_day_chart(db, flt, now=now + later, days=days)
+        kept = await audit_view.per_day_chart(db, flt, now=now + later, days=days, retention_days=retention_days)
+        assert kept.days == counted.days, later
+    # kept: not a door's days (nor a person's), nor days past the retention
+    assert (await db.audit_days.count_documents({}) > 0) == (name != "door" and (name, retention_days) != ("range", 25))

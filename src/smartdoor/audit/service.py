@@ -91,13 +91,17 @@ async def query(
         raise InvalidInput(f"limit is 1 to {MAX_PAGE}, skip 0 or more")
     match = {name: value for name, value in (("door", door), ("person", person), ("outcome", outcome),
                                              ("reason", reason), ("event", event_name)) if value}  # fmt: skip
-    page = {"skip": skip, "limit": limit, "projection": {"_id": 0}}
-    if newest_first and (until or now):
-        return await windows.newest_first(db.audit, match, since=since, until=until, now=until or now, **page)
-    if not newest_first and (since or expected_oldest):
-        return await windows.oldest_first(
-            db.audit, match, since=since, until=until, expected_oldest=since or expected_oldest, **page
+    edge = until or now
+    if newest_first and edge is not None:
+        return await windows.newest_first(
+            db.audit, match, since=since, until=until, now=edge, skip=skip, limit=limit, projection={"_id": 0}
         )
+    start = since or expected_oldest
+    if not newest_first and start is not None:
+        return await windows.oldest_first(
+            db.audit, match, since=since, until=until, expected_oldest=start, skip=skip, limit=limit,
+            projection={"_id": 0},
+        )  # fmt: skip
     flt = {**match, **({"at": {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}}
                        if since or until else {})}  # fmt: skip
     order = -1 if newest_first else 1

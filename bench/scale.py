@@ -48,6 +48,7 @@ from smartdoor.admin.audit_view import (
     PER_PAGE,
     AuditFilter,
     events_for_export,
+    every_name,
     names,
     page_of_events,
     per_day_chart,
@@ -404,11 +405,23 @@ async def audit_queries(db: Database, loaded: dict, now: datetime, n: int, rng) 
         log(f"    audit {name}: {out['before'][name]}")
     t = time.perf_counter()
     await per_day_chart(db, AuditFilter(), now=now, days=14)
-    out["dashboard_chart_14_days_s"] = time.perf_counter() - t
+    out["dashboard_chart_14_days_counted_s"] = time.perf_counter() - t
+    for call in ("first", "again"):  # with the settled days' counts kept (the first call counts and keeps them)
+        t = time.perf_counter()
+        await per_day_chart(db, AuditFilter(), now=now, days=14, retention_days=730)
+        out[f"dashboard_chart_14_days_{call}_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    await names(db)
+    await every_name(db)
+    out["every_name_s"] = time.perf_counter() - t
+    page = await page_of_events(db, AuditFilter(), page=1, now=now)
+    t = time.perf_counter()
+    await names(db, page.events)
     out["names_s"] = time.perf_counter() - t
-    log(f"    dashboard chart (14 days) {out['dashboard_chart_14_days_s']:.2f} s, names {out['names_s']:.2f} s")
+    log(
+        f"    dashboard chart (14 days) counted {out['dashboard_chart_14_days_counted_s']:.2f} s, kept: first "
+        f"{out['dashboard_chart_14_days_first_s']:.2f} s, again {out['dashboard_chart_14_days_again_s']:.2f} s; "
+        f"names of a page {out['names_s']:.3f} s, every name {out['every_name_s']:.2f} s"
+    )
     sizes = [len(await audit.query(db, person=p, limit=10_000)) for p in people[1:21]]
     out["rows_per_person"] = statistics.mean(sizes)
     out["rows_busiest_person"] = await db.audit.count_documents({"person": people[0]})
@@ -431,7 +444,7 @@ async def csv_export(db: Database, rows: int) -> dict:
         window *= 4
     since = newest[-1]["at"]
     t0 = time.perf_counter()
-    events = await events_for_export(db, AuditFilter(since=since))
+    events = await events_for_export(db, AuditFilter(since=since), now=now)
     t1 = time.perf_counter()
     text = audit.export(events, "csv")
     t2 = time.perf_counter()
@@ -521,8 +534,11 @@ def report(r: dict) -> str:
     a = r["audit"]
     lines.append(
         f"events: per person {a['rows_per_person']:.0f} (20 people), busiest person {a['rows_busiest_person']:,}, "
-        f"busiest door {a['rows_busiest_door']:,}; dashboard chart (14 days) {a['dashboard_chart_14_days_s']:.2f} s, "
-        f"door and person names {a['names_s']:.2f} s"
+        f"busiest door {a['rows_busiest_door']:,}; dashboard chart (14 days) counted "
+        f"{a['dashboard_chart_14_days_counted_s']:.2f} s, with kept days first "
+        f"{a['dashboard_chart_14_days_first_s']:.2f} s then {a['dashboard_chart_14_days_again_s']:.2f} s; "
+        f"names of a page {a['names_s']:.3f} s, "
+        f"every door and person {a['every_name_s']:.2f} s"
     )
     x = r["export"]
     lines.append(

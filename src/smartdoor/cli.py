@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -460,6 +460,8 @@ def audit(
         lambda db, s: audit_service.query(
             db, door=door, person=person, since=since, until=until, outcome=outcome, reason=reason,
             event_name=event, limit=limit,
+            # where older events are not expected: the walk starts there (it only saves reading)
+            expected_oldest=_now() - timedelta(days=s.audit_retention_days),
         )
     )  # fmt: skip
     sys.stdout.write(audit_service.export(events, fmt))

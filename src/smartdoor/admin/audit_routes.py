@@ -29,10 +29,12 @@ async def audit_page(request: Request):
     flt = _filter(request, viewer)
     number = audit_view.parse_page(request.query_params.get("page"))
     events = await audit_view.page_of_events(svc.db, flt, page=number, now=svc.clock.now())
-    names = await audit_view.names(svc.db)
+    names = await audit_view.every_name(svc.db)  # the filter's choices, and the page's names
     if not viewer.is_admin:  # a member's choices: the doors in their own history, no one else's name
         names = {"door": names["door"], "person": {viewer.id: viewer.person["name"]}}
-    chart = await audit_view.per_day_chart(svc.db, flt, now=svc.clock.now())
+    chart = await audit_view.per_day_chart(
+        svc.db, flt, now=svc.clock.now(), retention_days=svc.settings.audit_retention_days
+    )
     return page(
         request, "audit.html", viewer=viewer, filter=flt, params=flt.params(), events=events, names=names,
         chart=chart, outcomes=audit_view.OUTCOMES,
@@ -46,7 +48,7 @@ async def audit_export(request: Request, format: str = "csv"):
         raise InvalidInput("format: csv or jsonl")
     svc = services(request)
     flt = _filter(request, viewer)
-    events = await audit_view.events_for_export(svc.db, flt)
+    events = await audit_view.events_for_export(svc.db, flt, now=svc.clock.now())
     # the filter goes in a field of its own: as `door`/`person` it would make this event part of the view
     await audit_action(request, viewer, "audit_exported", format=format, events=len(events), filter=flt.params())
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from smartdoor.audit import day_counts, windows
 from smartdoor.errors import InvalidInput
 from smartdoor.store.database import Database
 
@@ -30,11 +31,13 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    def match(self) -> dict:
+        """The filter without its time range."""
+        return {name: value for name in ("door", "person", "outcome", "reason", "event")
+                if (value := getattr(self, name)) is not None}  # fmt: skip
+
     def query(self) -> dict:
-        flt: dict = {}
-        for name in ("door", "person", "outcome", "reason", "event"):
-            if (value := getattr(self, name)) is not None:
-                flt[name] = value
+        flt = self.match()
         if self.since or self.until:
             flt["at"] = {}
             if self.since:
@@ -116,47 +119,51 @@ class EventsPage:
     has_next: bool
 
 
-# the first window: an hour of the whole trail; 30 days of one door's or person's events (their own
-# index already narrows the read to them: the window only bounds the busiest)
-FIRST_WINDOW, FIRST_WINDOW_OF_ONE = timedelta(hours=1), timedelta(days=30)
-WIDEN = 8  # each window 8 times the last, up to 10 years, then all
-
-
 async def page_of_events(
     db: Database, flt: AuditFilter, *, page: int, now: datetime, per_page: int = PER_PAGE
 ) -> EventsPage:
-    """Newest first; one more than a page is read to know whether there is a next one.
-
-    The newest events are looked for in a growing time window before `until` (or `now`): the
-    embedded database reads every event a query matches before it sorts and limits them (an
-    index on `at` included), so the first page of a trail of 1,000,000 events took a minute.
-    A window that holds more events than the pages up to this one holds exactly the newest
-    ones (every event outside it is older), so the page is the same as from the whole trail;
-    a window that holds fewer is widened, up to the filter's own range."""
-    end = flt.until or now
-    window = FIRST_WINDOW_OF_ONE if flt.door or flt.person else FIRST_WINDOW
-    while True:
-        start = end - window
-        widest = start <= (flt.since or datetime.min.replace(tzinfo=UTC)) or window > timedelta(days=3660)
-        probe = flt if widest else replace(flt, since=start)
-        cursor = db.audit.find(probe.query()).sort([("at", -1), ("_id", -1)]).skip((page - 1) * per_page)
-        rows = await cursor.limit(per_page + 1).to_list()
-        if len(rows) > per_page or widest:
-            return EventsPage(events=rows[:per_page], page=page, has_next=len(rows) > per_page)
-        window *= WIDEN
+    """Newest first; one more than a page is read to know whether there is a next one. Read in
+    time windows from `until` (or `now`) back (audit.windows): the embedded database reads every
+    event a query matches before it limits them."""
+    rows = await windows.newest_first(
+        db.audit, flt.match(), since=flt.since, until=flt.until, now=now, skip=(page - 1) * per_page,
+        limit=per_page + 1,
+    )  # fmt: skip
+    return EventsPage(events=rows[:per_page], page=page, has_next=len(rows) > per_page)
 
 
-async def events_for_export(db: Database, flt: AuditFilter) -> list[dict]:
-    """Every event of the filtered view (all its pages), in its order."""
-    cursor = db.audit.find(flt.query(), {"_id": 0}).sort([("at", -1), ("_id", -1)]).limit(EXPORT_LIMIT)
-    return await cursor.to_list()
+async def events_for_export(db: Database, flt: AuditFilter, *, now: datetime) -> list[dict]:
+    """Every event of the filtered view (all its pages), in its order, at most EXPORT_LIMIT:
+    read in time windows too, so a view without a time range reads about EXPORT_LIMIT events,
+    not the whole trail."""
+    return await windows.newest_first(
+        db.audit, flt.match(), since=flt.since, until=flt.until, now=now, limit=EXPORT_LIMIT, projection={"_id": 0}
+    )
 
 
-async def names(db: Database) -> dict[str, dict[str, str]]:
-    """Door and person names by id, to show names instead of ids."""
-    doors = {d["_id"]: d["name"] for d in await db.doors.find({}, {"name": 1}).to_list()}
-    people = {p["_id"]: p["name"] for p in await db.people.find({}, {"name": 1}).to_list()}
-    return {"door": doors, "person": people}
+async def names(db: Database, events: list[dict]) -> dict[str, dict[str, str]]:
+    """Door and person names by id, for the doors and people these events name (a page's: not
+    every door and person, 11,000 of them at scale, for every page)."""
+    doors = {e["door"] for e in events if e.get("door")}
+    people = {e[k] for e in events for k in ("person", "actor") if e.get(k)}
+    return {
+        "door": await _names_of(db.doors, doors),
+        "person": await _names_of(db.people, people),
+    }
+
+
+async def every_name(db: Database) -> dict[str, dict[str, str]]:
+    """Every door's and person's name: the audit page's filter choices."""
+    return {
+        "door": {d["_id"]: d["name"] for d in await db.doors.find({}, {"name": 1}).to_list()},
+        "person": {p["_id"]: p["name"] for p in await db.people.find({}, {"name": 1}).to_list()},
+    }
+
+
+async def _names_of(collection, ids: set) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {d["_id"]: d["name"] for d in await collection.find({"_id": {"$in": sorted(ids)}}, {"name": 1}).to_list()}
 
 
 @dataclass
@@ -176,19 +183,16 @@ def _day_range(flt: AuditFilter, now: datetime, days: int) -> tuple[datetime, da
     return start, end
 
 
-async def per_day_chart(db: Database, flt: AuditFilter, *, now: datetime, days: int = CHART_DAYS) -> Chart:
+async def per_day_chart(
+    db: Database, flt: AuditFilter, *, now: datetime, days: int = CHART_DAYS, retention_days: int | None = None
+) -> Chart:
     """Events per UTC day and outcome over the filter's range (default: the last `days` days),
-    counted by the database, laid out for a server-rendered SVG."""
+    laid out for a server-rendered SVG. Settled past days are counted once and kept
+    (audit.day_counts) when `retention_days` (the audit's retention) is given."""
     start, end = _day_range(flt, now, days)
-    match = replace(flt, since=start).query()  # the end: as asked, else up to the newest event
-    pipeline = [
-        {"$match": match},
-        {"$group": {"_id": {"day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$at"}}, "outcome": "$outcome"},
-                    "n": {"$sum": 1}}},
-    ]  # fmt: skip
-    counts: dict[str, dict[str, int]] = {}
-    for row in await (await db.audit.aggregate(pipeline)).to_list():
-        counts.setdefault(row["_id"]["day"], {})[row["_id"].get("outcome") or "info"] = row["n"]
+    counts = await day_counts.per_day(  # the end: as asked, else up to the newest event
+        db, flt.match(), since=start, until=flt.until, now=now, retention_days=retention_days
+    )
     day_list = []
     day = start.date()
     while day <= end.date():

@@ -65,9 +65,11 @@ async def dashboard(request: Request):
     svc = services(request)
     now = svc.clock.now()
     rows = [door_view(d, now) for d in await doors.list_doors(svc.db)]
-    chart = await audit_view.per_day_chart(svc.db, audit_view.AuditFilter(), now=now, days=14)
+    chart = await audit_view.per_day_chart(
+        svc.db, audit_view.AuditFilter(), now=now, days=14, retention_days=svc.settings.audit_retention_days
+    )
     recent = await audit_view.page_of_events(svc.db, audit_view.AuditFilter(), page=1, per_page=8, now=now)
-    names = await audit_view.names(svc.db)
+    names = await audit_view.names(svc.db, recent.events)
     return page(request, "dashboard.html", viewer=viewer, doors=rows, chart=chart, events=recent.events, names=names)
 
 
@@ -102,7 +104,7 @@ async def door_page(request: Request, door_id: str):
     people = await svc.db.people.find({"active": True}, {"name": 1}).sort("name", 1).to_list()
     return page(
         request, "door.html", viewer=viewer, door=door_view(door, svc.clock.now()), events=events.events,
-        names=await audit_view.names(svc.db), people=people, done=request.query_params.get("done"),
+        names=await audit_view.names(svc.db, events.events), people=people, done=request.query_params.get("done"),
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ async def my_page(request: Request):
     events = await audit_view.page_of_events(
         svc.db, audit_view.AuditFilter(person=viewer.id), page=1, per_page=20, now=svc.clock.now()
     )
-    names = await audit_view.names(svc.db)
+    names = await audit_view.names(svc.db, events.events)
     return page(
         request, "me.html", viewer=viewer, person=viewer.person, events=events.events,
         names={"door": names["door"], "person": {viewer.id: viewer.person["name"]}},

@@ -70,7 +70,7 @@ async def person_page(request: Request, person_id: str):
     )
     return page(
         request, "person.html", viewer=viewer, person=person, roles=ROLES, events=events.events,
-        names=await audit_view.names(svc.db), passkeys=await passkeys.of_person(svc.db, person["_id"]),
+        names=await audit_view.names(svc.db, events.events), passkeys=await passkeys.of_person(svc.db, person["_id"]),
         grants=await grants_view.person_grants(svc.db, person_id=person["_id"], now=svc.clock.now()),
         doors=await grants_view.door_choices(svc.db),
         can_log_in=person["role"] in LOGIN_ROLES, done=request.query_params.get("done"), deliveries=DELIVERIES,

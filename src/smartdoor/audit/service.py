@@ -13,6 +13,7 @@ import json
 import logging
 from datetime import datetime
 
+from smartdoor.audit import windows
 from smartdoor.errors import InvalidInput
 from smartdoor.store.database import Database
 
@@ -74,26 +75,35 @@ async def query(
     newest_first: bool = False,
     skip: int = 0,
     limit: int = 1000,
+    now: datetime | None = None,
+    expected_oldest: datetime | None = None,
 ) -> list[dict]:
     """Events matching every filter given (`since` inclusive, `until` exclusive), oldest first
     or newest first (ties in time in insertion order). Pages: `skip` that many, then at most
     `limit` (1 to MAX_PAGE). To page through a trail that is still growing, keep `until` at the
-    time the first page was asked for: events added meanwhile then do not shift later pages."""
+    time the first page was asked for: events added meanwhile then do not shift later pages.
+
+    Read in time windows (audit.windows) when there is a place to start them: newest first from
+    `until`, else `now`; oldest first from `since`, else `expected_oldest` (the retention's
+    horizon). Without one, the whole filter is read at once (the embedded database then reads
+    every event it matches)."""
     if not 1 <= limit <= MAX_PAGE or skip < 0:
         raise InvalidInput(f"limit is 1 to {MAX_PAGE}, skip 0 or more")
-    flt: dict = {}
-    if door:
-        flt["door"] = door
-    if person:
-        flt["person"] = person
-    if since or until:
-        flt["at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
-    if outcome:
-        flt["outcome"] = outcome
-    if reason:
-        flt["reason"] = reason
-    if event_name:
-        flt["event"] = event_name
+    match = {name: value for name, value in (("door", door), ("person", person), ("outcome", outcome),
+                                             ("reason", reason), ("event", event_name)) if value}  # fmt: skip
+    edge = until or now
+    if newest_first and edge is not None:
+        return await windows.newest_first(
+            db.audit, match, since=since, until=until, now=edge, skip=skip, limit=limit, projection={"_id": 0}
+        )
+    start = since or expected_oldest
+    if not newest_first and start is not None:
+        return await windows.oldest_first(
+            db.audit, match, since=since, until=until, expected_oldest=start, skip=skip, limit=limit,
+            projection={"_id": 0},
+        )  # fmt: skip
+    flt = {**match, **({"at": {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}}
+                       if since or until else {})}  # fmt: skip
     order = -1 if newest_first else 1
     cursor = db.audit.find(flt, {"_id": 0}).sort([("at", order), ("_id", order)]).skip(skip).limit(limit)
     return await cursor.to_list()

@@ -64,6 +64,10 @@ class Database:
     def audit(self) -> AsyncCollection:
         return self.db["audit"]
 
+    @property
+    def audit_days(self) -> AsyncCollection:  # settled days' event counts, for the charts (audit.day_counts)
+        return self.db["audit_days"]
+
     # the admin web app's (smartdoor.admin)
     @property
     def admin_sessions(self) -> AsyncCollection:

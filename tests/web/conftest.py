@@ -1,4 +1,4 @@
-"""The browser stories' Chromium (Debian's, through Playwright) and the administrator's phone."""
+"""The browser tests' Chromium (Debian's, through Playwright) and the administrator's phone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture
-def chromium():
+def browser():
     from playwright.sync_api import sync_playwright
 
     assert os.path.exists(CHROMIUM), "Debian chromium is needed: ./scripts/setup.sh --test installs it"
@@ -22,10 +22,10 @@ def chromium():
 
 
 @pytest.fixture
-def admin_phone(chromium):
+def admin_phone(browser):
     """A phone-sized context (downloads on) with a virtual passkey authenticator and one page,
     its script errors collected; closed after the test."""
-    context = chromium.new_context(viewport=PHONE, accept_downloads=True)
+    context = browser.new_context(viewport=PHONE, accept_downloads=True)
     phone = AdminPhone(context, context.new_page())
     phone.watch(phone.page)
     virtual_authenticator(context, phone.page)

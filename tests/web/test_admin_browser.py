@@ -29,7 +29,7 @@ from tests.web.test_browser import ARTIFACTS, WAIT_MS
 pytestmark = pytest.mark.browser
 
 
-def test_first_admin_passkey_email_code_people_audit_and_live_feed(backend, chromium, admin_phone):
+def test_first_admin_passkey_email_code_people_audit_and_live_feed(backend, browser, admin_phone):
     base = f"http://localhost:{backend.port}"  # passkeys want a name, and http only for localhost
     door_id, _ = backend.add_door("Front door")
     now = datetime.now(UTC)
@@ -56,7 +56,7 @@ def test_first_admin_passkey_email_code_people_audit_and_live_feed(backend, chro
     add_weekday_grant(page)
 
     # the e-mail fallback, in another browser (no passkey there)
-    other = chromium.new_context(viewport={"width": 1100, "height": 800})
+    other = browser.new_context(viewport={"width": 1100, "height": 800})
     second = other.new_page()
     log_in_with_password(second, base, "ada@example.com")
     mails = len(backend.sink.messages())

@@ -10,7 +10,7 @@ import pytest
 
 from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.web.same_origin import TOKEN_HEADER, SameOrigin, is_loopback
-from tests.web.test_browser import WAIT_MS, DemoProcess, browser, wait_lcd  # noqa: F401 (browser: a fixture)
+from tests.web.test_browser import WAIT_MS, DemoProcess, wait_lcd
 from tests.web.test_routes import DEMO, client_for
 
 KEY = b'{"key": "*"}'
@@ -125,7 +125,7 @@ def test_loopback(host, loopback):
 
 
 @pytest.mark.browser
-def test_another_origin_in_chromium_cannot_press_a_key(tmp_path, browser):  # noqa: F811
+def test_another_origin_in_chromium_cannot_press_a_key(tmp_path, browser):
     """A page on another origin (localhost vs 127.0.0.1 is enough for the browser) posts a
     text/plain "simple request", which needs no CORS preflight: the demo refuses it. Then the
     demo's own page presses A; keys are handled in order, and A shows its screen only from

@@ -141,7 +141,7 @@ def lcd_strip(browser, shots: list[tuple[str, bytes]], path: Path) -> None:
     page.close()
 
 
-def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afar(story, chromium, admin_phone):
+def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afar(story, browser, admin_phone):
     base = story.base
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -163,7 +163,7 @@ def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afa
     assert admin.locator('select[name="watchers"] option[selected]').inner_text() == "Ada"
 
     # --- at the door, Monday 18:00: the person's number, refused
-    street = chromium.new_context(viewport={"width": 900, "height": 760})
+    street = browser.new_context(viewport={"width": 900, "height": 760})
     door = street.new_page()
     admin_phone.watch(door)
     door.goto(base + "/simulator", timeout=WAIT_MS)
@@ -238,7 +238,7 @@ def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afa
     wait_lcd(door, "Door Locked", "(remote)")
     shots.append(("Lock from the admin app: done at the door's next report, and confirmed", lcd.screenshot()))
     door.screenshot(path=str(ARTIFACTS / "keypad-remote-lock.png"), full_page=True)
-    lcd_strip(chromium, shots, ARTIFACTS / "keypad-people.png")
+    lcd_strip(browser, shots, ARTIFACTS / "keypad-people.png")
     admin.wait_for_selector('tr[data-live-event="remote_command"]', timeout=WAIT_MS)
     admin.screenshot(path=str(ARTIFACTS / "keypad-remote-lock-live.png"), full_page=True)
     done = story.backend.call(story.backend.db.audit.find({"event": "remote_command", "door": story.door_id,

@@ -77,27 +77,21 @@ async def test_starttls_with_login_and_self_signed_certificate(make_harness, tls
     controller, sink = start_sink(
         tls_context=context, require_starttls=True, authenticator=authenticator, auth_require_tls=True
     )
+    starttls = dict(
+        mail_server="localhost",
+        mail_port=controller.port,
+        mail_starttls=True,
+        mail_username="door@example.com",
+        mail_password=PASSWORD,
+    )
     try:
-        async with make_harness(
-            mail_server="localhost",
-            mail_port=controller.port,
-            mail_starttls=True,
-            mail_username="door@example.com",
-            mail_password=PASSWORD,
-            mail_ca_file=str(cert),
-        ) as h:
+        async with make_harness(**starttls, mail_ca_file=str(cert)) as h:
             device = await h.add_door()
             assert (await device.request_code()).json()["status"] == "success"
             mail = sink.wait_for(1)[0]
             assert mail["tls"] and code_in(mail)
             # an untrusted certificate is refused: the code stays valid, the reply says why
-            async with make_harness(
-                mail_server="localhost",
-                mail_port=controller.port,
-                mail_starttls=True,
-                mail_username="door@example.com",
-                mail_password=PASSWORD,
-            ) as untrusted:
+            async with make_harness(**starttls) as untrusted:
                 d2 = await untrusted.add_door()
                 reply = (await d2.request_code()).json()
                 assert reply["status"] == "partial_success" and "failed" in reply["reason"]

@@ -64,7 +64,12 @@ async def test_refused_and_no_key_pressed(device, headers, status):
     assert device._keys.empty()
 
 
-@pytest.mark.parametrize("token", [None, "", "x", DEMO.token[:-1], DEMO.token + "x", SameOrigin("h", 1).token])
+# named ids: the tokens are random, and every pytest-xdist worker must collect the same test names
+@pytest.mark.parametrize(
+    "token",
+    [None, "", "x", DEMO.token[:-1], DEMO.token + "x", SameOrigin("h", 1).token],
+    ids=["absent", "empty", "one character", "cut short", "one too many", "another page's"],
+)
 async def test_missing_or_wrong_page_token_is_refused(device, token):
     headers = {**JSON, "origin": "http://127.0.0.1:8000"}
     if token is not None:

@@ -12,6 +12,9 @@ import sys
 
 import micropython
 
+sys.path.insert(0, "tests/firmware")  # run from the repository's root, as firmware_frozen_heap.sh does
+import door_boot  # (the boot and unloading, shared with the tests' heap_probe.py)
+
 if sys.argv[1] == "romfs":  # a ROMFS image, read into memory before the first reading:
     import vfs  # on a board it is a flash partition, not heap
 
@@ -26,31 +29,15 @@ base = gc.mem_alloc()
 figures = {}
 
 
-def unload(name):
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
-        delattr(sys.modules[pkg], attr)
-
-
 def boot():
     import startup  # noqa: F401
 
-    from doorlogic import settings
-
-    config = type("config", (), dict(settings.DEFAULTS))
-    config.WIFI_SSID = "lab"
-    config.WIFI_PASSWORD = "password"
-    config.BACKEND_URL = "http://192.168.1.10:8000"
-    config.DOOR_ID = "front-door"
-    config.DOOR_SECRET = "8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"
-    assert not settings.check(config)[1]
-    settings.reset_cause(config)
+    door_boot.boot()
 
 
 def running():
-    unload("doorlogic.settings")
-    unload("startup")
+    door_boot.unload("doorlogic.settings")
+    door_boot.unload("startup")
 
 
 def lazy():
@@ -61,7 +48,7 @@ def lazy():
 def settled():
     for name in list(sys.modules):
         if name not in figures["loaded"]:
-            unload(name)
+            door_boot.unload(name)
 
 
 for name, action in (

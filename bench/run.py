@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import cProfile
 import io
 import json
@@ -28,6 +29,7 @@ import platform
 import pstats
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -706,6 +708,60 @@ def start_server(env: dict, port: int, workdir: Path) -> subprocess.Popen:
         time.sleep(0.05)
 
 
+def server_env(*, mongo_url: str, db_name: str, data_dir: Path, mail_port: int, journal: bool = True) -> dict:
+    """The benchmark server's settings (as environment variables): the bench's own database and
+    the mail sink, nothing optional switched on, and BENCH_OVERRIDES. One place, so that run.py
+    and scale.py measure the same server."""
+    return {
+        "MONGO_URL": mongo_url,
+        "MONGO_DB": db_name,
+        "SECRET_KEY": secrets.token_hex(32),
+        "DATA_DIR": str(data_dir),
+        "MAIL_SERVER": HOST,
+        "MAIL_PORT": str(mail_port),
+        "MAIL_STARTTLS": "false",
+        "MAIL_SSL_TLS": "false",
+        "MAIL_USERNAME": "",
+        "RECIPIENTS": "",
+        "MAIL_FROM": "door@bench.test",
+        "LEGACY_API": "false",
+        "DEMO_MODE": "false",
+        "CORS_ORIGINS": "",
+        "DB_JOURNAL": "true" if journal else "false",
+        **BENCH_OVERRIDES,
+    }
+
+
+@contextlib.contextmanager
+def database_and_sink(workdir: Path, db_name: str, results: dict):
+    """Yields (mongo_url, the embedded database or None, the mail sink's controller, the sink):
+    the embedded database under workdir/data, or MongoDB at MONGO_URL (then db_name is dropped at
+    the end). Everything stops, and workdir is removed, however the run ends."""
+    db_server = controller = None
+    mongo_url = os.environ.get("MONGO_URL")
+    try:
+        if mongo_url:
+            results["database"] = "MongoDB at MONGO_URL"
+        else:
+            log(f"starting the embedded database in {workdir}")
+            db_server = embedded.start_or_share(workdir / "data")
+            mongo_url = db_server.uri
+            results["database"] = "embedded SecantusDB (its own process)"
+        controller, sink = start_sink(HOST)
+        yield mongo_url, db_server, controller, sink
+    finally:
+        if controller is not None:
+            controller.stop()
+        if db_server is not None:
+            db_server.stop()
+        elif mongo_url:
+            from pymongo import MongoClient
+
+            with MongoClient(mongo_url, serverSelectionTimeoutMS=2000) as c:
+                c.drop_database(db_name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def stop_process(proc: subprocess.Popen | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -912,70 +968,27 @@ def main() -> int:
     results["uvicorn"] = uvicorn.__version__
 
     workdir = Path(tempfile.mkdtemp(prefix="smartdoor-bench-"))
-    db_server = server = controller = None
-    mongo_url = os.environ.get("MONGO_URL")
     db_name = "smartdoor_bench_" + uuid.uuid4().hex[:8]
-    try:
-        if mongo_url:
-            results["database"] = "MongoDB at MONGO_URL"
-        else:
-            log(f"starting the embedded database in {workdir}")
-            db_server = embedded.start_or_share(workdir / "data")
-            mongo_url = db_server.uri
-            results["database"] = "embedded SecantusDB (its own process)"
-        controller, sink = start_sink(HOST)
-        port = free_port()
-        values = {
-            "MONGO_URL": mongo_url,
-            "MONGO_DB": db_name,
-            "SECRET_KEY": secrets.token_hex(32),
-            "DATA_DIR": str(workdir / "data"),
-            "MAIL_SERVER": HOST,
-            "MAIL_PORT": str(controller.port),
-            "MAIL_STARTTLS": "false",
-            "MAIL_SSL_TLS": "false",
-            "MAIL_USERNAME": "",
-            "RECIPIENTS": "",
-            "MAIL_FROM": "door@bench.test",
-            "LEGACY_API": "false",
-            "DEMO_MODE": "false",
-            "CORS_ORIGINS": "",
-            "DB_JOURNAL": "false" if args.no_journal else "true",
-            **BENCH_OVERRIDES,
-        }
-        log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker, log level warning")
-        server = start_server({**os.environ, **values}, port, workdir)
-        settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
-        asyncio.run(
-            measure(
-                args,
-                port,
-                settings,
-                sink,
-                db_server.process.pid if db_server and db_server.process else None,
-                server.pid,
-                results,
+    with database_and_sink(workdir, db_name, results) as (mongo_url, db_server, controller, sink):
+        server = None
+        try:
+            port = free_port()
+            values = server_env(
+                mongo_url=mongo_url,
+                db_name=db_name,
+                data_dir=workdir / "data",
+                mail_port=controller.port,
+                journal=not args.no_journal,
             )
-        )
-        results["rss"] = {
-            "server": rss_kib(server.pid),
-            "database": rss_kib(db_server.process.pid) if db_server and db_server.process else None,
-        }
-        log("5/5 RSS read; stopping everything")
-    finally:
-        stop_process(server)
-        if controller is not None:
-            controller.stop()
-        if db_server is not None:
-            db_server.stop()
-        elif mongo_url and os.environ.get("MONGO_URL"):
-            from pymongo import MongoClient
-
-            with MongoClient(mongo_url, serverSelectionTimeoutMS=2000) as c:
-                c.drop_database(db_name)
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+            log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker, log level warning")
+            server = start_server({**os.environ, **values}, port, workdir)
+            settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
+            db_pid = db_server.process.pid if db_server and db_server.process else None
+            asyncio.run(measure(args, port, settings, sink, db_pid, server.pid, results))
+            results["rss"] = {"server": rss_kib(server.pid), "database": rss_kib(db_pid)}
+            log("5/5 RSS read; stopping everything")
+        finally:
+            stop_process(server)
     results["run_seconds"] = time.monotonic() - t_start
     if args.one_client:
         print(one_client_report(results))

@@ -58,12 +58,10 @@ from smartdoor.crypto import code_hash
 from smartdoor.doors.models import PendingCode
 from smartdoor.doors.pending import ended_entry
 from smartdoor.doors.service import code_keys, create_door
-from smartdoor.mail.sink import start_sink
 from smartdoor.otp.codes import generate_code, new_challenge_id
 from smartdoor.otp.expiry import expiry_event
 from smartdoor.people.service import add_person
 from smartdoor.settings import Settings
-from smartdoor.store import embedded
 from smartdoor.store.database import Database, connect
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -571,59 +569,25 @@ def main() -> int:
     t_start = time.monotonic()
     results: dict = {"machine": bench.machine(), "args": vars(args) | {"json": str(args.json)}}
     workdir = Path(tempfile.mkdtemp(prefix="smartdoor-scale-"))
-    db_server = server = controller = None
-    mongo_url = os.environ.get("MONGO_URL")
     db_name = "smartdoor_scale_" + uuid.uuid4().hex[:8]
-    try:
-        if mongo_url:
-            results["database"] = "MongoDB at MONGO_URL"
-        else:
-            log(f"starting the embedded database in {workdir}")
-            db_server = embedded.start_or_share(workdir / "data")
-            mongo_url = db_server.uri
-            results["database"] = "embedded SecantusDB (its own process)"
-        controller, sink = start_sink(HOST)
-        port = bench.free_port()
-        values = {
-            "MONGO_URL": mongo_url,
-            "MONGO_DB": db_name,
-            "SECRET_KEY": secrets.token_hex(32),
-            "DATA_DIR": str(workdir / "data"),
-            "MAIL_SERVER": HOST,
-            "MAIL_PORT": str(controller.port),
-            "MAIL_STARTTLS": "false",
-            "MAIL_SSL_TLS": "false",
-            "MAIL_USERNAME": "",
-            "RECIPIENTS": "",
-            "MAIL_FROM": "door@bench.test",
-            "LEGACY_API": "false",
-            "DEMO_MODE": "false",
-            "CORS_ORIGINS": "",
-            **bench.BENCH_OVERRIDES,
+    with bench.database_and_sink(workdir, db_name, results) as (mongo_url, db_server, controller, sink):
+        server = None
+        try:
+            port = bench.free_port()
+            values = bench.server_env(
+                mongo_url=mongo_url, db_name=db_name, data_dir=workdir / "data", mail_port=controller.port
+            )
             # 50 mails at once into a sink that shares this process's CPU with the client, on a busy
             # machine: a code must not turn into partial_success because the sink was slow
-            "MAIL_TIMEOUT_SECONDS": "30",
-        }
-        log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker")
-        server = bench.start_server({**os.environ, **values}, port, workdir)
-        settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
-        db_pid = db_server.process.pid if db_server and db_server.process else None
-        asyncio.run(measure(args, port, settings, sink, db_pid, server.pid, results))
-        results["rss"] = {"server": bench.rss_kib(server.pid), "database": bench.rss_kib(db_pid)}
-    finally:
-        bench.stop_process(server)
-        if controller is not None:
-            controller.stop()
-        if db_server is not None:
-            db_server.stop()
-        elif mongo_url and os.environ.get("MONGO_URL"):
-            from pymongo import MongoClient
-
-            with MongoClient(mongo_url, serverSelectionTimeoutMS=2000) as c:
-                c.drop_database(db_name)
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
+            values["MAIL_TIMEOUT_SECONDS"] = "30"
+            log(f"starting the server: uvicorn on {HOST}:{port}, 1 worker")
+            server = bench.start_server({**os.environ, **values}, port, workdir)
+            settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
+            db_pid = db_server.process.pid if db_server and db_server.process else None
+            asyncio.run(measure(args, port, settings, sink, db_pid, server.pid, results))
+            results["rss"] = {"server": bench.rss_kib(server.pid), "database": bench.rss_kib(db_pid)}
+        finally:
+            bench.stop_process(server)
     results["run_seconds"] = time.monotonic() - t_start
     results["loadavg_end"] = os.getloadavg()[0]
     print(report(results))

@@ -164,6 +164,10 @@ def build_settings(mongo_uri: str, tmp_path: Path, smtp_port: int | None, **over
         mail_starttls=False,
         mail_from="door@example.com",
         recipients="",
+        # an fsync per write costs most of a test's time on a slow disk; what journaling promises
+        # is tested where it matters, with the product's default (DB_JOURNAL=true): the kill tests
+        # in tests/backend/store (their servers' own settings) and test_write_concern.py
+        db_journal=False,
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -29,6 +29,7 @@ import gc
 import os
 import sys
 
+import door_boot  # the boot, shared with bench/firmware_life.py
 import micropython
 
 
@@ -51,28 +52,6 @@ _names = _modules()
 if "ORDER" in globals():
     _names = [n for n in ORDER if n in _names] + [n for n in _names if n not in ORDER]  # noqa: F821
 _names.insert(0, "asyncio")  # frozen in the ESP32 firmware, but its objects are on the heap
-
-
-def _unload(name):
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
-        delattr(sys.modules[pkg], attr)
-
-
-def _boot():
-    # what board.main does with config.py before the door runs: a full config (as
-    # config.example.py has it) checked, the reset cause named, then settings unloaded
-    from doorlogic import settings
-
-    config = type("config", (), dict(settings.DEFAULTS))
-    config.WIFI_SSID = "lab"
-    config.WIFI_PASSWORD = "password"
-    config.BACKEND_URL = "http://192.168.1.10:8000"
-    config.DOOR_ID = "front-door"
-    config.DOOR_SECRET = "8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8"
-    assert not settings.check(config)[1]
-    settings.reset_cause(config)
 
 
 # the door's life, one action per step; the heap is read at the start of the next one
@@ -125,10 +104,10 @@ def _door(s, now):
     if what == "import":
         __import__(name)
     elif what == "boot":
-        _boot()
+        door_boot.boot()
     elif what == "unload":
         for n in [name] if name else s["lazy"]:
-            _unload(n)
+            door_boot.unload(n)
             _done.append(n)
     elif what == "lazy":
         s["lazy"] = list(sys.modules)

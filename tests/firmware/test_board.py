@@ -3,6 +3,7 @@
 # timers and the watchdog keep running during a slow call, that C cancels it, that a hung
 # task stops the watchdog, and that a missing LCD or bad config never resets the board.
 import asyncio
+import contextlib
 import http.server
 import threading
 import time
@@ -110,18 +111,31 @@ class Hardware:
 
 
 class Backend:
-    """FakeServer behind a real HTTP server on loopback; delay_s holds replies back."""
+    """FakeServer behind a real HTTP server on loopback. hold_replies() keeps every request
+    waiting, after its body is read, until release_replies(): a call stays in flight for as
+    long as a test needs, however slow the machine (no reply delay to outlast)."""
 
     def __init__(self):
         self.fake = FakeServer()
         self.fake.now = int(time.time())
-        self.delay_s = 0.0
+        self._replies = threading.Event()
+        self._replies.set()
+        self.waiting = 0  # requests held back right now
+        self.finished = []  # paths of the requests handled (reply written or connection gone)
         backend = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
+                try:
+                    self._answer()
+                finally:
+                    backend.finished.append(self.path)
+
+            def _answer(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(backend.delay_s)
+                backend.waiting += 1
+                backend._replies.wait(60)
+                backend.waiting -= 1
                 try:
                     status, headers, reply = backend.fake("POST", self.path, dict(self.headers.items()), body)
                 except OSError:
@@ -137,11 +151,23 @@ class Backend:
             def log_message(self, *args):
                 pass
 
+            def handle_one_request(self):
+                # a cancelled call's connection is gone when its held reply is written: expected
+                with contextlib.suppress(ConnectionError):
+                    super().handle_one_request()
+
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def hold_replies(self):
+        self._replies.clear()
+
+    def release_replies(self):
+        self._replies.set()
+
     def close(self):
+        self.release_replies()
         self.server.shutdown()
         self.server.server_close()
 
@@ -174,18 +200,21 @@ def ms():
     return int(time.monotonic() * 1000)
 
 
-async def until(cond, timeout=10.0, why=None):
+async def until(cond, timeout=30.0, why=None):  # generous: only a failure waits it out
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, "timed out waiting: " + (why() if why else "")
         await asyncio.sleep(0.01)
 
 
-async def hold(hw, key, s=0.3):  # generous: this machine is shared
+async def hold(hw, door, key):
+    """Holds a key down until the door's keypad has taken it (debounced and handed to the state
+    machine in the same step of the ui task), then releases it until the keypad has seen the
+    release: conditions, not a hold of so many seconds, so a loaded machine only makes it slower."""
     hw.pressed = key
-    await asyncio.sleep(s)
+    await until(lambda: door.keypad.held == key, why=lambda: "key %s not taken" % key)
     hw.pressed = None
-    await asyncio.sleep(0.08)
+    await until(lambda: door.keypad.held is None, why=lambda: "key %s not released" % key)
 
 
 def make_door(hw, backend, tmp_path, **extra):
@@ -208,29 +237,31 @@ async def test_keys_timers_and_watchdog_run_during_a_slow_call_and_c_cancels(bac
         boot = next(b for _m, _p, b in backend.fake.requests if b.get("event") == "boot")
         assert boot["reset_cause"] == "watchdog" and boot["state"] == "locked" and boot["firmware"] == board.FIRMWARE
         assert boot.get("heap", 1) > 0  # gc.mem_free(): MicroPython only
-        backend.delay_s = 2.0
-        await hold(hw, "*")
-        await hold(hw, "#")  # no number: the shared codes
+        backend.hold_replies()  # the code request stays in flight until released below
+        await hold(hw, door, "*")
+        await hold(hw, door, "#")  # no number: the shared codes
         await until(
-            lambda: door.machine.state == "sending",
+            lambda: door.machine.state == "sending" and backend.waiting == 1,
             why=lambda: repr((door.display.lines, door.machine.last_result, backend.fake.requests[-2:])),
         )
         feeds = hw.feeds
-        await asyncio.sleep(0.5)  # the call is under way ...
-        assert hw.feeds > feeds + 10  # ... and the loop keeps feeding the watchdog
-        await hold(hw, "C")
+        await until(lambda: hw.feeds > feeds + 10, why=lambda: "feeds: %d" % (hw.feeds - feeds))
+        assert door.machine.state == "sending" and backend.waiting == 1  # fed while the call is under way
+        await hold(hw, door, "C")
         assert door.machine.state == "ready" and door.display.lines == screens.ready()
-        await asyncio.sleep(2.0)  # the cancelled call's reply, if any, changes nothing
+        backend.release_replies()  # the cancelled call's reply, if any, changes nothing
+        await until(lambda: "/api/v1/otp/request" in backend.finished, why=lambda: repr(backend.finished))
+        feeds = hw.feeds
+        await until(lambda: hw.feeds > feeds + 5)  # the door's loop has run on since
         assert door.machine.state == "ready"
-        backend.delay_s = 0.0
-        await hold(hw, "*")
-        await hold(hw, "#")  # no number: the shared codes
+        await hold(hw, door, "*")
+        await hold(hw, door, "#")  # no number: the shared codes
         await until(lambda: door.machine.state == "sent")
         for k in "123456":
-            await hold(hw, k)
+            await hold(hw, door, k)
         await until(lambda: door.machine.door == "unlocked")
         assert door.servo.powered
-        await until(lambda: not door.servo.powered, 3)  # pulses off after the move
+        await until(lambda: not door.servo.powered)  # pulses off after the move
         assert hw.pins  # the servo's PWM saw 500 us then 0
     finally:
         task.cancel()
@@ -266,8 +297,8 @@ async def test_missing_lcd_never_stops_the_door(backend, tmp_path):
     task = asyncio.create_task(door.run(None))
     try:
         await until(lambda: door.machine.state == "ready")
-        await hold(hw, "*")
-        await hold(hw, "#")  # no number: the shared codes
+        await hold(hw, door, "*")
+        await hold(hw, door, "#")  # no number: the shared codes
         await until(lambda: door.machine.state == "sent")
     finally:
         task.cancel()
@@ -321,8 +352,8 @@ async def test_a_reply_lost_on_the_wire_is_recovered_by_the_identical_resend(bac
     task = asyncio.create_task(door.run(None))
     try:
         await until(lambda: door.machine.state == "ready" and door.machine.running is None)
-        await hold(hw, "*")
-        await hold(hw, "#")  # no number: the shared codes
+        await hold(hw, door, "*")
+        await hold(hw, door, "#")  # no number: the shared codes
         await until(lambda: door.machine.state == "sent", why=lambda: repr(door.display.lines))
         sent = [p for _m, p, _b in backend.fake.requests if p == "/api/v1/otp/request"]
         assert len(sent) == 2 and backend.fake.n == 1  # two sends, one code request handled

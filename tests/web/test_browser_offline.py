@@ -13,7 +13,7 @@ import time
 import urllib.parse
 
 from doorlogic import totp
-from tests.web.test_browser import ARTIFACTS, WAIT_MS, browser, demo, wait_lcd  # noqa: F401 (fixtures)
+from tests.web.test_browser import ARTIFACTS, WAIT_MS, demo, wait_lcd  # noqa: F401 (demo: a fixture)
 
 
 def test_network_switch_takes_the_door_offline_and_back(demo, browser):  # noqa: F811

@@ -10,7 +10,7 @@ import pytest
 
 from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.web.same_origin import TOKEN_HEADER, SameOrigin, is_loopback
-from tests.web.test_browser import WAIT_MS, DemoProcess, browser, wait_lcd  # noqa: F401 (browser: a fixture)
+from tests.web.test_browser import WAIT_MS, DemoProcess, wait_lcd
 from tests.web.test_routes import DEMO, client_for
 
 KEY = b'{"key": "*"}'
@@ -64,7 +64,12 @@ async def test_refused_and_no_key_pressed(device, headers, status):
     assert device._keys.empty()
 
 
-@pytest.mark.parametrize("token", [None, "", "x", DEMO.token[:-1], DEMO.token + "x", SameOrigin("h", 1).token])
+# named ids: the tokens are random, and every pytest-xdist worker must collect the same test names
+@pytest.mark.parametrize(
+    "token",
+    [None, "", "x", DEMO.token[:-1], DEMO.token + "x", SameOrigin("h", 1).token],
+    ids=["absent", "empty", "one character", "cut short", "one too many", "another page's"],
+)
 async def test_missing_or_wrong_page_token_is_refused(device, token):
     headers = {**JSON, "origin": "http://127.0.0.1:8000"}
     if token is not None:
@@ -125,7 +130,7 @@ def test_loopback(host, loopback):
 
 
 @pytest.mark.browser
-def test_another_origin_in_chromium_cannot_press_a_key(tmp_path, browser):  # noqa: F811
+def test_another_origin_in_chromium_cannot_press_a_key(tmp_path, browser):
     """A page on another origin (localhost vs 127.0.0.1 is enough for the browser) posts a
     text/plain "simple request", which needs no CORS preflight: the demo refuses it. Then the
     demo's own page presses A; keys are handled in order, and A shows its screen only from

@@ -28,14 +28,12 @@ from smartdoor.simulator.device import DeviceThread, SimulatedDevice
 from smartdoor.web.routes import build_router
 from smartdoor.web.same_origin import SameOrigin
 from tests.conftest import LiveBackend, build_settings, code_in
-from tests.web.test_admin_browser import (  # noqa: F401 (chromium: the fixture)
-    PASSWORD,
-    PHONE,
+from tests.web.admin_steps import (
+    add_person,
     add_weekday_grant,
     admin_create,
-    chromium,
-    log_in_with_password,
-    virtual_authenticator,
+    log_out_and_in_with_passkey,
+    set_up_with_password_and_passkey,
 )
 from tests.web.test_browser import ARTIFACTS, WAIT_MS, wait_lcd
 
@@ -143,43 +141,16 @@ def lcd_strip(browser, shots: list[tuple[str, bytes]], path: Path) -> None:
     page.close()
 
 
-def set_up_first_admin(page, link: str, base: str) -> None:
-    page.goto(link)
-    page.wait_for_url(re.compile(r".*/admin/setup/password$"), timeout=WAIT_MS)
-    page.fill('input[name="password"]', PASSWORD)
-    page.fill('input[name="confirm"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/admin/setup/passkey$"), timeout=WAIT_MS)
-    page.fill("[data-passkey-label]", "Chromium")
-    page.click("[data-passkey-register]")
-    page.wait_for_selector("[data-passkey-list] li", timeout=WAIT_MS)
-    page.click("[data-setup-finish]")
-    page.wait_for_url(base + "/admin", timeout=WAIT_MS)
-
-
-def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afar(story, chromium):  # noqa: F811
+def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afar(story, browser, admin_phone):
     base = story.base
     ARTIFACTS.mkdir(exist_ok=True)
-    errors: list[str] = []
 
     # --- the administrator: set up, a person with a weekday 09:00-17:00 grant, the door watched
     link = admin_create(story.backend, "ada@example.com", "Ada", base)
-    office = chromium.new_context(viewport=PHONE, accept_downloads=True)
-    admin = office.new_page()
-    admin.on("pageerror", lambda e: errors.append(str(e)))
-    virtual_authenticator(office, admin)
-    set_up_first_admin(admin, link, base)
-    admin.click("text=Log out")
-    admin.wait_for_url(re.compile(r".*/admin/login$"), timeout=WAIT_MS)
-    log_in_with_password(admin, base, "ada@example.com")
-    admin.click("[data-passkey-login]")
-    admin.wait_for_url(base + "/admin", timeout=WAIT_MS)
-    admin.click("text=People")
-    admin.fill('input[name="name"]', "Max Mustermann")
-    admin.fill('input[name="email"]', "max@example.com")
-    admin.click('form[action="/admin/people"] button[type="submit"]')
-    admin.wait_for_url(re.compile(r".*/admin/people/p[0-9a-f]+\?done=person_added$"), timeout=WAIT_MS)
-    max_id = re.search(r"/admin/people/(p[0-9a-f]+)", admin.url).group(1)
+    office, admin, errors = admin_phone.context, admin_phone.page, admin_phone.errors
+    set_up_with_password_and_passkey(admin, link, base)
+    log_out_and_in_with_passkey(admin, base, "ada@example.com")
+    max_id = add_person(admin, "Max Mustermann", "max@example.com")
     number = admin.locator("dt:text-is('Keypad number') + dd code").inner_text().strip()
     assert re.fullmatch(r"[0-9]{1,6}", number)
     story.page_info["person"] = (number, "Max Mustermann")
@@ -192,9 +163,9 @@ def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afa
     assert admin.locator('select[name="watchers"] option[selected]').inner_text() == "Ada"
 
     # --- at the door, Monday 18:00: the person's number, refused
-    street = chromium.new_context(viewport={"width": 900, "height": 760})
+    street = browser.new_context(viewport={"width": 900, "height": 760})
     door = street.new_page()
-    door.on("pageerror", lambda e: errors.append(str(e)))
+    admin_phone.watch(door)
     door.goto(base + "/simulator", timeout=WAIT_MS)
     wait_lcd(door, "Press # or *", "#=Lock *=Unlock")
     assert f"type {number} (Max Mustermann's)" in door.locator(".help").inner_text()
@@ -267,7 +238,7 @@ def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afa
     wait_lcd(door, "Door Locked", "(remote)")
     shots.append(("Lock from the admin app: done at the door's next report, and confirmed", lcd.screenshot()))
     door.screenshot(path=str(ARTIFACTS / "keypad-remote-lock.png"), full_page=True)
-    lcd_strip(chromium, shots, ARTIFACTS / "keypad-people.png")
+    lcd_strip(browser, shots, ARTIFACTS / "keypad-people.png")
     admin.wait_for_selector('tr[data-live-event="remote_command"]', timeout=WAIT_MS)
     admin.screenshot(path=str(ARTIFACTS / "keypad-remote-lock-live.png"), full_page=True)
     done = story.backend.call(story.backend.db.audit.find({"event": "remote_command", "door": story.door_id,
@@ -278,4 +249,3 @@ def test_a_person_refused_at_18_let_in_at_10_watched_audited_and_locked_from_afa
     assert control.locator("[data-state]").inner_text() == "locked"
     assert errors == []
     street.close()
-    office.close()

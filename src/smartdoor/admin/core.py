@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from smartdoor.admin import sessions
-from smartdoor.admin.forms import csrf_token
+from smartdoor.admin.forms import csrf_token, read_form
 from smartdoor.admin.live import StreamSlots
 from smartdoor.admin.web import client_address, session_token
 from smartdoor.api.deps import Services
@@ -29,6 +29,7 @@ from smartdoor.settings import Settings
 HERE = Path(__file__).resolve().parent
 LOGIN_ROLES = ("admin", "member")  # guests need no login
 log = logging.getLogger(__name__)
+MAX_ID = 40  # longer than any id the app makes (door, person, credential)
 
 templates = Environment(
     loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(default=True), enable_async=False
@@ -112,6 +113,25 @@ async def require_admin(request: Request) -> Viewer:
     if not viewer.is_admin:
         raise Forbidden("only an administrator may do this")
     return viewer
+
+
+async def admin_form(
+    request: Request, *, fields: frozenset[str] | set[str] = frozenset()
+) -> tuple[Viewer, Services, dict]:
+    """An administrator's form post: the viewer, the services, and the form (read_form: our own
+    page's CSRF token and origin, only `fields`). The role is checked first, so a member's post is
+    refused whatever it carries."""
+    viewer = await require_admin(request)
+    svc = services(request)
+    return viewer, svc, await read_form(request, svc.settings, csrf=viewer.csrf, fields=fields)
+
+
+def path_id(value: str, *, what: str) -> str:
+    """An id from the URL. One longer than any id we make names nothing: refused as "no such
+    ..." before the database is asked."""
+    if len(value) > MAX_ID:
+        raise InvalidInput(f"no such {what}")
+    return value
 
 
 async def audit_action(request: Request, viewer: Viewer, event: str, *, outcome: str = "info", **details) -> None:

@@ -11,16 +11,24 @@ import segno
 from fastapi import APIRouter, Request
 
 from smartdoor.admin import audit_view
-from smartdoor.admin.core import AdminRoute, audit_action, page, redirect, require_admin, services, viewer_of
-from smartdoor.admin.forms import read_form
+from smartdoor.admin.core import (
+    MAX_ID,
+    AdminRoute,
+    admin_form,
+    audit_action,
+    page,
+    path_id,
+    redirect,
+    require_admin,
+    services,
+    viewer_of,
+)
 from smartdoor.doors import offline
 from smartdoor.doors import service as doors
 from smartdoor.doors.models import Door
 from smartdoor.doors.presence import is_online
-from smartdoor.errors import InvalidInput
 
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
-MAX_ID = 40
 
 
 def door_view(door: Mapping[str, Any], now: datetime) -> dict:
@@ -50,12 +58,6 @@ def door_view(door: Mapping[str, Any], now: datetime) -> dict:
     }
 
 
-def _door_id(door_id: str) -> str:
-    if len(door_id) > MAX_ID:
-        raise InvalidInput("no such door")
-    return door_id
-
-
 @router.get("")
 async def dashboard(request: Request):
     viewer = await viewer_of(request)
@@ -81,9 +83,7 @@ async def new_door_page(request: Request):
 
 @router.post("/doors")
 async def add_door(request: Request):
-    viewer = await require_admin(request)
-    svc = services(request)
-    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields={"name", "recipients"})
+    viewer, svc, form = await admin_form(request, fields={"name", "recipients"})
     recipients = [r.strip() for r in form.get("recipients", "").replace("\n", ",").split(",") if r.strip()]
     door, secret = await doors.create_door(
         svc.db, svc.keyring, name=form.get("name", ""), recipients=recipients, now=svc.clock.now()
@@ -97,7 +97,7 @@ async def add_door(request: Request):
 async def door_page(request: Request, door_id: str):
     viewer = await require_admin(request)
     svc = services(request)
-    door = await doors.get_door(svc.db, _door_id(door_id))
+    door = await doors.get_door(svc.db, path_id(door_id, what="door"))
     events = await audit_view.page_of_events(
         svc.db, audit_view.AuditFilter(door=door["_id"]), page=1, per_page=10, now=svc.clock.now()
     )
@@ -110,20 +110,16 @@ async def door_page(request: Request, door_id: str):
 
 @router.post("/doors/{door_id}/clear-lockout")
 async def clear_lockout(request: Request, door_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    await doors.clear_lockout(svc.db, door_id=_door_id(door_id))
+    viewer, svc, _ = await admin_form(request)
+    await doors.clear_lockout(svc.db, door_id=path_id(door_id, what="door"))
     await audit_action(request, viewer, "lockout_cleared", door=door_id)
     return redirect(f"/admin/doors/{door_id}?done=lockout_cleared")
 
 
 @router.post("/doors/{door_id}/rotate-secret")
 async def rotate_secret(request: Request, door_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    door = await doors.get_door(svc.db, _door_id(door_id))
+    viewer, svc, _ = await admin_form(request)
+    door = await doors.get_door(svc.db, path_id(door_id, what="door"))
     secret = await doors.rotate_secret(svc.db, svc.keyring, door_id=door["_id"])
     await audit_action(request, viewer, "door_secret_rotated", door=door["_id"])
     return page(request, "door_secret.html", viewer=viewer, door=door_view(door, svc.clock.now()), secret=secret,
@@ -132,10 +128,8 @@ async def rotate_secret(request: Request, door_id: str):
 
 @router.post("/doors/{door_id}/offline")
 async def enroll_offline(request: Request, door_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields={"label"})
-    door = await doors.get_door(svc.db, _door_id(door_id))
+    viewer, svc, form = await admin_form(request, fields={"label"})
+    door = await doors.get_door(svc.db, path_id(door_id, what="door"))
     credential, uri = await offline.enroll(
         svc.db, svc.keyring, door_id=door["_id"], label=form.get("label", ""), now=svc.clock.now()
     )
@@ -149,9 +143,7 @@ async def enroll_offline(request: Request, door_id: str):
 
 @router.post("/doors/{door_id}/offline/{credential_id}/revoke")
 async def revoke_offline(request: Request, door_id: str, credential_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    await offline.revoke(svc.db, door_id=_door_id(door_id), credential_id=credential_id[:MAX_ID])
+    viewer, svc, _ = await admin_form(request)
+    await offline.revoke(svc.db, door_id=path_id(door_id, what="door"), credential_id=credential_id[:MAX_ID])
     await audit_action(request, viewer, "offline_revoked", door=door_id, credential=credential_id)
     return redirect(f"/admin/doors/{door_id}?done=offline_revoked")

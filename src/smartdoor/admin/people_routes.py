@@ -7,8 +7,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from smartdoor.admin import audit_view, grants_view, passkeys, sessions, setup_links
-from smartdoor.admin.core import LOGIN_ROLES, AdminRoute, audit_action, page, redirect, require_admin, services
-from smartdoor.admin.forms import read_form
+from smartdoor.admin.core import (
+    LOGIN_ROLES,
+    AdminRoute,
+    admin_form,
+    audit_action,
+    page,
+    path_id,
+    redirect,
+    require_admin,
+    services,
+)
 from smartdoor.admin.web import origin
 from smartdoor.errors import AlreadyExists, InvalidInput
 from smartdoor.people import service as people
@@ -19,13 +28,6 @@ from smartdoor.store.database import Database
 router = APIRouter(prefix="/admin", route_class=AdminRoute, include_in_schema=False)
 PERSON_FIELDS = frozenset({"name", "email", "role", "keypad"})
 PUSH_FIELDS = frozenset({"push_url", "delivery"})
-MAX_ID = 40
-
-
-def _person_id(person_id: str) -> str:
-    if len(person_id) > MAX_ID:
-        raise InvalidInput("no such person")
-    return person_id
 
 
 async def _keep_an_admin(db: Database, *, person: Person, leaving: bool) -> None:
@@ -47,9 +49,7 @@ async def people_page(request: Request):
 
 @router.post("/people")
 async def add_person(request: Request):
-    viewer = await require_admin(request)
-    svc = services(request)
-    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields=PERSON_FIELDS)
+    viewer, svc, form = await admin_form(request, fields=PERSON_FIELDS)
     person = await people.add_person(
         svc.db, name=form.get("name", ""), email=form.get("email", ""), role=form.get("role", "member"),
         keypad=form.get("keypad") or None, now=svc.clock.now(),
@@ -62,7 +62,7 @@ async def add_person(request: Request):
 async def person_page(request: Request, person_id: str):
     viewer = await require_admin(request)
     svc = services(request)
-    person = await people.get_person(svc.db, _person_id(person_id))
+    person = await people.get_person(svc.db, path_id(person_id, what="person"))
     person.pop("password_hash", None)
     person.pop("push_url", None)  # a secret: the page shows only its service (push_service)
     events = await audit_view.page_of_events(
@@ -79,10 +79,8 @@ async def person_page(request: Request, person_id: str):
 
 @router.post("/people/{person_id}")
 async def edit_person(request: Request, person_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields=PERSON_FIELDS)
-    before = await people.get_person(svc.db, _person_id(person_id))
+    viewer, svc, form = await admin_form(request, fields=PERSON_FIELDS)
+    before = await people.get_person(svc.db, path_id(person_id, what="person"))
     changes = {k: v for k, v in form.items() if v != "" and v != before.get(k)}
     await _keep_an_admin(svc.db, person=before, leaving=changes.get("role", "admin") != "admin")
     after = await people.update_person(svc.db, person_id=before["_id"], **changes)
@@ -98,10 +96,8 @@ async def edit_person(request: Request, person_id: str):
 async def set_push(request: Request, person_id: str):
     """A new push URL (empty: keep the one there is) and where codes and notices go. The URL is
     never echoed, logged or audited: the audit says only that it changed and its service."""
-    viewer = await require_admin(request)
-    svc = services(request)
-    form = await read_form(request, svc.settings, csrf=viewer.csrf, fields=PUSH_FIELDS)
-    person = await people.get_person(svc.db, _person_id(person_id))
+    viewer, svc, form = await admin_form(request, fields=PUSH_FIELDS)
+    person = await people.get_person(svc.db, path_id(person_id, what="person"))
     url = form.get("push_url", "").strip() or None
     after = await people.set_push(svc.db, svc.keyring, person_id=person["_id"], url=url, delivery=form.get("delivery"))
     changed = (["push_url"] if url else []) + (
@@ -115,20 +111,16 @@ async def set_push(request: Request, person_id: str):
 
 @router.post("/people/{person_id}/push/remove")
 async def remove_push(request: Request, person_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    person = await people.get_person(svc.db, _person_id(person_id))
+    viewer, svc, _ = await admin_form(request)
+    person = await people.get_person(svc.db, path_id(person_id, what="person"))
     await people.set_push(svc.db, svc.keyring, person_id=person["_id"], url="")
     await audit_action(request, viewer, "person_updated", person=person["_id"], changed=["push_url"], delivery="email")
     return redirect(f"/admin/people/{person['_id']}?done=push_removed")
 
 
 async def _set_active(request: Request, person_id: str, active: bool):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    person = await people.get_person(svc.db, _person_id(person_id))
+    viewer, svc, _ = await admin_form(request)
+    person = await people.get_person(svc.db, path_id(person_id, what="person"))
     await _keep_an_admin(svc.db, person=person, leaving=not active)
     await people.set_active(svc.db, person_id=person["_id"], active=active)
     if not active:
@@ -149,10 +141,8 @@ async def enable_person(request: Request, person_id: str):
 
 @router.post("/people/{person_id}/remove")
 async def remove_person(request: Request, person_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    person = await people.get_person(svc.db, _person_id(person_id))
+    viewer, svc, _ = await admin_form(request)
+    person = await people.get_person(svc.db, path_id(person_id, what="person"))
     await _keep_an_admin(svc.db, person=person, leaving=True)
     await people.remove_person(svc.db, person_id=person["_id"])
     await sessions.end_all_sessions(svc.db, person_id=person["_id"])
@@ -164,10 +154,8 @@ async def remove_person(request: Request, person_id: str):
 
 @router.post("/people/{person_id}/setup-link")
 async def make_setup_link(request: Request, person_id: str):
-    viewer = await require_admin(request)
-    svc = services(request)
-    await read_form(request, svc.settings, csrf=viewer.csrf)
-    person = await people.get_person(svc.db, _person_id(person_id))
+    viewer, svc, _ = await admin_form(request)
+    person = await people.get_person(svc.db, path_id(person_id, what="person"))
     if person["role"] not in LOGIN_ROLES or not person.get("active"):
         raise InvalidInput("only an active administrator or member logs in")
     token = await setup_links.create_link(svc.db, person_id=person["_id"], by=viewer.id, now=svc.clock.now())

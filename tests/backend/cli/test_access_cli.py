@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from tests.backend.cli.test_cli import env, run, running_db  # noqa: F401 (fixtures)
+from tests.backend.cli.test_cli import run
 
 pytestmark = pytest.mark.subprocess
 
 
-def test_grants_door_settings_remote_commands_and_the_audit(env, running_db):  # noqa: F811
+def test_grants_door_settings_remote_commands_and_the_audit(env, running_db):
     door = json.loads(run(env, "door", "add", "Front door", "--recipient", "a@example.com", "--json").stdout)["id"]
     alice = json.loads(run(env, "person", "add", "Alice", "--email", "alice@example.com", "--json").stdout)["id"]
     gus = json.loads(run(env, "person", "add", "Gus", "--email", "gus@example.com", "--role", "guest", "--json").stdout)
@@ -71,7 +71,7 @@ BAD = [
 ]
 
 
-def test_bad_input_is_one_line_not_a_traceback(env, running_db):  # noqa: F811
+def test_bad_input_is_one_line_not_a_traceback(env, running_db):
     door = json.loads(run(env, "door", "add", "Door", "--json").stdout)["id"]
     person = json.loads(run(env, "person", "add", "P", "--email", "p@example.com", "--json").stdout)["id"]
     for args in BAD:

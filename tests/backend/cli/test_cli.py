@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,19 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from smartdoor.store import embedded
-from tests.conftest import TEST_SECRET_KEY
-
 pytestmark = pytest.mark.subprocess
 
 SMARTDOOR = [sys.executable, "-m", "smartdoor.cli"]
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "MONGO_"))}
-    e.update(DATA_DIR=str(tmp_path / "data"), SECRET_KEY=TEST_SECRET_KEY)
-    return e
 
 
 def run(env, *args, check=True):
@@ -37,15 +26,6 @@ def run(env, *args, check=True):
     if check:
         assert p.returncode == 0, p.stderr
     return p
-
-
-@pytest.fixture
-def running_db(env):
-    """An embedded database already running on DATA_DIR (as a server would hold it): every
-    command below shares it instead of starting its own, which also keeps this test quick."""
-    server = embedded.start_or_share(Path(env["DATA_DIR"]))
-    yield server
-    server.stop()
 
 
 def test_door_lifecycle_and_audit(env, running_db):
@@ -170,7 +150,7 @@ def test_audit_csv_cells_cannot_be_spreadsheet_formulas(env, running_db):
     ]
     events.append(entry(now=datetime(2026, 1, 1, 13, tzinfo=UTC), event="state_report", outcome="info", rssi=-60))
     with MongoClient(running_db.uri) as client:
-        client["smart_door"].audit.insert_many(events)
+        client[env["MONGO_DB"]].audit.insert_many(events)
     out = subprocess.run([*SMARTDOOR, "audit", "--format", "csv"], env=env, capture_output=True, timeout=120)
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout.decode(), newline="")))  # bytes: keep the \r as sent

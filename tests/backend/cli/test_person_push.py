@@ -8,13 +8,13 @@ import subprocess
 
 import pytest
 
-from tests.backend.cli.test_cli import SMARTDOOR, env, run, running_db  # noqa: F401 (fixtures)
+from tests.backend.cli.test_cli import SMARTDOOR, run
 
 pytestmark = pytest.mark.subprocess
 TOKEN = "s3cr3t-t0ken-cli"
 
 
-def test_person_push_reads_the_url_hidden_and_never_prints_it(env, running_db):  # noqa: F811
+def test_person_push_reads_the_url_hidden_and_never_prints_it(env, running_db):
     person = json.loads(run(env, "person", "add", "Alice", "--email", "alice@example.com", "--json").stdout)
     given = subprocess.run(
         [*SMARTDOOR, "person", "push", person["id"], "--set-url", "--delivery", "both"], env=env,

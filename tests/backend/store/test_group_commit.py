@@ -41,21 +41,42 @@ async def test_concurrent_events_share_inserts_and_all_are_stored(mongo_uri):
         await db.close()
 
 
-async def test_a_failed_write_reaches_every_waiter(mongo_uri):
-    db = connect(mongo_uri, db_name="t_group_commit_fail")
+async def test_an_event_already_stored_by_an_earlier_attempt_counts_as_written(mongo_uri):
+    # the database was killed after it stored a batch, before it replied; the client's retry
+    # then finds the batch's ids taken (the soak's kill run answered 500 for this before)
+    db = connect(mongo_uri, db_name="t_group_commit_retry")
     try:
-        await db.append_audit([{"_id": 1}])
-        # three writers whose events go out in one insert_many; the first event is a duplicate
+        await db.append_audit([{"_id": 1, "event": "verify"}])
         results = await asyncio.gather(
-            db.append_audit([{"_id": 1}]),
+            db.append_audit([{"_id": 1, "event": "verify"}]),
             db.append_audit([{"_id": 2}]),
             db.append_audit([{"_id": 3}]),
             return_exceptions=True,
         )
+        assert results == [None, None, None]
+        assert sorted(await db.audit.distinct("_id")) == [1, 2, 3]  # the ones after it are not skipped
+    finally:
+        await db.client.drop_database("t_group_commit_retry")
+        await db.close()
+
+
+async def test_a_failed_write_reaches_every_waiter(mongo_uri):
+    db = connect(mongo_uri, db_name="t_group_commit_fail")
+    try:
+        await db.audit.create_index("k", unique=True)
+        await db.append_audit([{"_id": 1, "k": 1}])
+        # three writers whose events go out in one insert_many; the first breaks another unique
+        # index: a real failure, not one of our own ids stored before
+        results = await asyncio.gather(
+            db.append_audit([{"_id": 10, "k": 1}]),
+            db.append_audit([{"_id": 2, "k": 2}]),
+            db.append_audit([{"_id": 3, "k": 3}]),
+            return_exceptions=True,
+        )
         assert all(isinstance(r, Exception) for r in results), results  # nobody is told "stored"
-        assert await db.audit.count_documents({"_id": {"$in": [2, 3]}}) == 0
+        assert await db.audit.find_one({"_id": 10}) is None
         # and the writer keeps working afterwards
-        await db.append_audit([{"_id": 4}])
+        await db.append_audit([{"_id": 4, "k": 4}])
         assert await db.audit.find_one({"_id": 4}) is not None
     finally:
         await db.client.drop_database("t_group_commit_fail")

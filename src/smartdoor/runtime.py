@@ -34,7 +34,14 @@ async def open_database(settings: Settings, *, operation_timeout_ms: int | None 
     # embedded: start it, or share the one another process runs on this DATA_DIR
     cache_mb = settings.embedded_db_cache_mb
     server = await asyncio.to_thread(embedded.start_or_share, settings.data_dir, cache_mb=cache_mb)
-    db = connect(server.uri, db_name=settings.mongo_db, journal=settings.db_journal, **timeouts)
+    # No retryable writes on the embedded database: SecantusDB keeps a record of every such write
+    # for 30 minutes, up to 10,000, and on each write scans and sorts all of them under one lock;
+    # after a few minutes at a door's pace every write paid for it (the soak's cycle rate fell from
+    # ~880 to ~330 a minute, and came back only when the database process restarted). The
+    # records are in its memory only, so a retry after a crash never had one anyway. A write that
+    # fails is answered 503, and the door resends the same request, which the replay ledger
+    # (api.ledger) answers once.
+    db = connect(server.uri, db_name=settings.mongo_db, journal=settings.db_journal, retryWrites=False, **timeouts)
     supervisor = DatabaseSupervisor(server=server, db=db, cache_mb=cache_mb)
     watch = asyncio.create_task(supervisor.run(), name="embedded-db-supervisor")
     try:

@@ -72,7 +72,9 @@ class DeleteTimer(monitoring.CommandListener):
 
 async def simulate(args, storage_uri: str, storage: Path) -> list[dict]:
     timer = DeleteTimer()
-    db = connect(storage_uri, db_name="retention_bench", event_listeners=[timer], operation_timeout_ms=60_000)
+    db = connect(  # as the app connects to its embedded database (runtime.open_database)
+        storage_uri, db_name="retention_bench", event_listeners=[timer], operation_timeout_ms=60_000, retryWrites=False
+    )
     rng = random.Random(args.seed)
     await db.ensure_indexes(audit_retention_days=args.retention_days)
     await outbox_records.ensure_indexes(db)

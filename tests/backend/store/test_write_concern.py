@@ -1,5 +1,6 @@
-"""How the app's writes are sent: journaled (j: true) unless DB_JOURNAL=false, for
-the door's writes and the audit's group commit alike, through the handle the app opens; and never as retryable writes to the embedded database."""
+"""How the app's writes are sent, through the handle the app opens: journaled (j: true) unless
+DB_JOURNAL=false, for the door's writes and the audit's group commit alike; and never as
+retryable writes to the embedded database."""
 
 from __future__ import annotations
 

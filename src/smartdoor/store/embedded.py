@@ -1,8 +1,9 @@
 """The embedded MongoDB-compatible server (SecantusDB) for a machine with no MONGO_URL.
 
 WiredTiger locks its folder, so two processes cannot open one DATA_DIR. The first process
-starts `secantusd` as a child and writes its address to DATA_DIR/embedded-db.json; any other
-`smartdoor` process on the same DATA_DIR finds that file and connects to the running server.
+starts SecantusDB's server as a child (store.embedded_process) and writes its address to
+DATA_DIR/embedded-db.json; any other `smartdoor` process on the same DATA_DIR finds that file
+and connects to the running server.
 
 The server is private to the user that runs the backend: DATA_DIR is 0700 and its files 0600
 (private_files), and the server requires SCRAM-SHA-256 with credentials only that user can
@@ -49,30 +50,7 @@ log = logging.getLogger("smartdoor.store")
 STATE_FILE = "embedded-db.json"
 LOCK_FILE = "embedded-db.lock"
 LOG_FILE = "embedded-db.log"
-CONFIG_FILE = "embedded-db.toml"
 DEFAULT_CACHE_MB = 256
-
-
-def config_text(*, cache_mb: int) -> bytes:
-    """secantusd's settings, written at every start (so an edit does not outlive it) and passed
-    with --config, which also stops it from reading a secantusd.toml of its working directory or
-    the home folder."""
-    return f"""\
-# Made by smartdoor each time it starts the embedded database; changes here are overwritten.
-[storage]
-# Off: its sweep reads every record of every collection with a TTL index, the whole audit
-# trail, under the lock every request waits for. smartdoor.store.retention applies the same
-# TTL indexes in small steps instead.
-ttl_sweep_seconds = 0
-# WiredTiger's cache (EMBEDDED_DB_CACHE_MB; its own default, 1 GB, is all of a small Pi's memory)
-cache_size = "{int(cache_mb)}M"
-
-[oplog]
-# Read only by change streams (the admin app's live audit feed, which starts from "now"):
-# minutes are plenty, and an hour of a busy door's writes was most of the database's size.
-retention_seconds = 600
-max_entries = 20000
-""".encode()
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -300,25 +278,20 @@ def _start_own(
 def _launch(
     data_dir: Path, storage: Path, port: int, credentials: Credentials, startup_timeout: float, cache_mb: int
 ) -> subprocess.Popen | None:
-    """secantusd on port, once it accepts our credentials; None if it exits or does not answer."""
-    write_private(data_dir / CONFIG_FILE, config_text(cache_mb=cache_mb))
+    """The database on port, once it accepts our credentials; None if it exits or does not answer."""
+    (data_dir / "embedded-db.toml").unlink(missing_ok=True)  # earlier versions' settings; unused now
     with os.fdopen(open_private(data_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND), "ab") as log_file:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "secantus",
-                "--config",
-                str(data_dir / CONFIG_FILE),
-                "--host",
-                "127.0.0.1",
+                "smartdoor.store.embedded_process",  # SecantusDB's server as we run it: see there why
                 "--port",
                 str(port),
                 "--storage-path",
                 str(storage),
-                "--log-level",
-                "WARNING",
-                "--auth",
+                "--cache-mb",
+                str(cache_mb),
             ],
             stdout=log_file,
             stderr=log_file,

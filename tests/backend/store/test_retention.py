@@ -7,17 +7,14 @@ the whole audit trail under its global lock every minute."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from pymongo import monitoring
 
 from smartdoor.outbox import records as outbox_records
-from smartdoor.store import embedded, retention
+from smartdoor.store import retention
 from smartdoor.store.database import connect
 
 NOW = datetime(2037, 3, 1, 12, 0, tzinfo=UTC)
@@ -146,19 +143,3 @@ async def test_two_processes_sweeping_at_once_take_everything_once(mongo_uri, db
         assert (await db.db[retention.COLLECTION].find_one({"_id": "nonces.purge_at"}))["swept_to"] == NOW
     finally:
         await other.close()
-
-
-@pytest.mark.subprocess
-def test_the_embedded_database_runs_without_its_own_sweep(tmp_path):
-    server = embedded.start_or_share(tmp_path)
-    try:
-        config = (tmp_path / embedded.CONFIG_FILE).read_text()
-        assert "ttl_sweep_seconds = 0" in config
-        assert f'cache_size = "{embedded.DEFAULT_CACHE_MB}M"' in config  # not its 1 GB default
-        assert os.stat(tmp_path / embedded.CONFIG_FILE).st_mode & 0o077 == 0
-        pid = json.loads((tmp_path / embedded.STATE_FILE).read_text())["pid"]
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        # --config also keeps secantusd from picking up a secantusd.toml of its folder or $HOME
-        assert argv[argv.index(b"--config") + 1] == str(tmp_path / embedded.CONFIG_FILE).encode()
-    finally:
-        server.stop()

@@ -745,7 +745,9 @@ def database_and_sink(workdir: Path, db_name: str, results: dict):
         else:
             log(f"starting the embedded database in {workdir}")
             db_server = embedded.start_or_share(workdir / "data")
-            mongo_url = db_server.uri
+            # the server gets it as MONGO_URL; without retryable writes, as runtime.open_database
+            # connects to its own embedded database (why: there)
+            mongo_url = db_server.uri + "&retryWrites=false"
             results["database"] = "embedded SecantusDB (its own process)"
         controller, sink = start_sink(HOST)
         yield mongo_url, db_server, controller, sink

@@ -189,6 +189,12 @@ def _client(uri: str, **options) -> AsyncMongoClient:
 
 
 MONITOR_TIMEOUT_MS = 10_000
+# A pooled connection idle this long is closed by the client. SecantusDB closes a connection idle
+# for 5 minutes (store.embedded_process.CLIENT_IDLE_TIMEOUT_S), and the pool keeps every
+# connection a burst opened: the next write on one it had closed failed (AutoReconnect, a 503 for
+# a door, two in a 30-minute soak, 5 minutes after a database pause). Firewalls and proxies in
+# front of a MONGO_URL drop idle connections the same way.
+MAX_IDLE_MS = 60_000
 
 
 def connect(
@@ -211,6 +217,7 @@ def connect(
         # pymongo's client-side operation timeout: it bounds retries too (a socket timeout
         # alone is paid once per retry), and it applies to a cursor's whole life
         "timeoutMS": operation_timeout_ms or None,
+        "maxIdleTimeMS": MAX_IDLE_MS,
         **client_options,
     }
     client = _client(uri, **options)

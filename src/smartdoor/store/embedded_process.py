@@ -33,9 +33,14 @@ HOST = "127.0.0.1"
 # minutes are plenty, and an hour of a busy door's writes was most of the database's size.
 OPLOG_RETENTION_SECONDS = 600
 OPLOG_MAX_ENTRIES = 20_000
+# Its own default, stated here: a connection idle this long is closed (so a crashed client's
+# thread is reaped); the app's pool closes idle ones sooner (store.database.MAX_IDLE_MS).
+CLIENT_IDLE_TIMEOUT_S = 300.0
 
 
-def build_server(*, port: int, storage_path: str, cache_mb: int) -> SecantusDBServer:
+def build_server(
+    *, port: int, storage_path: str, cache_mb: int, client_idle_timeout_s: float = CLIENT_IDLE_TIMEOUT_S
+) -> SecantusDBServer:
     """The server, its storage open and its main-thread snapshot released; not yet listening."""
     server = SecantusDBServer(
         host=HOST,
@@ -48,6 +53,7 @@ def build_server(*, port: int, storage_path: str, cache_mb: int) -> SecantusDBSe
         oplog_max_entries=OPLOG_MAX_ENTRIES,
         cache_size=f"{int(cache_mb)}M",  # its own default, 1 GB, is all of a small Pi's memory
         ttl_sweep_seconds=0,
+        client_idle_timeout_s=client_idle_timeout_s,
     )
     server.storage.release_thread_snapshot()
     return server

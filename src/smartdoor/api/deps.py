@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from smartdoor.api.ledger import Ledger
 from smartdoor.audit.noise import UnauthenticatedCounter
 from smartdoor.background import Background
 from smartdoor.crypto import Keyring
@@ -36,6 +37,7 @@ class Services:
     unauthenticated: UnauthenticatedCounter = field(default_factory=UnauthenticatedCounter)
     background: Background = field(default_factory=Background)  # mail that must not delay a reply
     pusher: Pusher = field(default=None)  # type: ignore[assignment]  # push messages; default: apprise
+    ledger: Ledger = field(init=False)  # signed requests acted on once (api.ledger)
     outbox: Outbox = field(init=False)  # every mail, stored sealed and retried; its worker runs with the app
     webhook_sender: WebhookSender | None = field(init=False)  # when WEBHOOK_URLS is set (smartdoor.webhooks)
 
@@ -53,6 +55,7 @@ class Services:
             **mail_deliveries(self.mailer, self.settings),
             **webhook_deliveries(self.webhook_sender, self.clock),
         }
+        self.ledger = Ledger(self.db, self.background)
         self.outbox = Outbox(db=self.db, keyring=self.keyring, deliveries=deliveries, clock=self.clock)
 
     @property

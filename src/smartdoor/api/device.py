@@ -17,7 +17,6 @@ from smartdoor.access import keypad, notices
 from smartdoor.api.deps import ClientDep, Services, ServicesDep
 from smartdoor.api.errors import json_reply
 from smartdoor.api.json_body import INT64_MAX, MAX_UNIX_TIME, parse_json_body
-from smartdoor.api.ledger import answer_once
 from smartdoor.api.openapi_body import inline_schema
 from smartdoor.audit import service as audit
 from smartdoor.doors import offline
@@ -200,8 +199,8 @@ async def request_code(device: Device, services: ServicesDep, request: Request, 
             reply["reason"] = issued.delivery_error
         return 200, reply
 
-    return await answer_once(
-        services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
+    return await services.ledger.answer_once(
+        device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
     )
 
 
@@ -268,8 +267,8 @@ async def report_state(device: Device, services: ServicesDep, request: Request, 
             reply["command"] = {"id": command["id"], "action": command["action"]}
         return 200, reply
 
-    return await answer_once(
-        services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
+    return await services.ledger.answer_once(
+        device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
     )
 
 
@@ -354,6 +353,6 @@ async def offline_uses(device: Device, services: ServicesDep, request: Request, 
         notices.unlocked(services.engine, door=door, unlocks=unlocks, now=device.now)
         return 200, {"status": "ok", "accepted": sum(e["event"] == "offline_use" for e in events)}
 
-    return await answer_once(
-        services.db, device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
+    return await services.ledger.answer_once(
+        device, handle, skew_seconds=services.settings.clock_skew_seconds, client=client
     )

@@ -39,6 +39,7 @@ async def test_a_successful_verify_costs_four_round_trips_with_or_without_a_pers
         for mails, keypad in enumerate((None, "4711"), start=1):
             cid = (await site.ask(keypad)).json()["challenge_id"]
             code = code_in(h.sink.wait_for(mails)[0])
+            await h.settle()  # the code request's reply record, written after its reply
             COMMANDS.database, COMMANDS.seen = h.settings.mongo_db, []
             reply = await site.device.verify(cid, code)
             COMMANDS.database = None

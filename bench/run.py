@@ -862,8 +862,7 @@ def report(r: dict) -> str:
         "             429 locked out  " + " | ".join(rt["locked_out"]),
         "             wrong code      " + " | ".join(rt["wrong_code"]),
         f"             code request    {rt['code_request_count']} commands "
-        "(not counted in the verify figure; the last one after the reply): "
-        + " | ".join(rt["code_request_timed"]),
+        "(not counted in the verify figure; the last one after the reply): " + " | ".join(rt["code_request_timed"]),
         f"one client: {r['one_client']['n']} cycles, request p99 {r['one_client']['request_p99_ms']:.1f} ms",
         f"database probe, one command by _id on doors ({r['probe']['doors']} documents): "
         f"find {r['probe']['find_one']:.1f} ms, update {r['probe']['update_one']:.1f} ms, "

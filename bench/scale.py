@@ -464,6 +464,19 @@ async def latency_phase(port: int, doors, sink, meter, args, label: str) -> dict
     return {"single": single, "burst": burst, "codes": codes}
 
 
+def folder_mib(path: Path) -> dict:
+    """The folder's files in MiB: all of them, and the database's journal among them."""
+    total = journal = 0
+    for f in path.rglob("*"):
+        try:
+            size = f.stat().st_size if f.is_file() else 0
+        except FileNotFoundError:  # the database's temporary files come and go
+            continue
+        total += size
+        journal += size if f.name.startswith("WiredTigerLog.") else 0
+    return {"total": total / 2**20, "journal": journal / 2**20}
+
+
 async def measure(args, port: int, settings: Settings, sink, db_pid, server_pid, results: dict) -> None:
     meter = bench.CpuMeter({"server": server_pid, "db": db_pid, "bench": os.getpid()})
     # the loader's own commands may wait on the database digesting a bulk load (its checkpoint)
@@ -486,11 +499,15 @@ async def measure(args, port: int, settings: Settings, sink, db_pid, server_pid,
         results["counts"] = {c: await db.db[c].estimated_document_count() for c in ("doors", "people", "audit")}
         results["count_s"] = time.perf_counter() - t0
         log(f"loaded: {results['counts']} (counted in {results['count_s']:.1f} s)")
+        if data_dir := results.get("data_dir"):
+            results["data_mib_loaded"] = folder_mib(Path(data_dir))
         results["loaded"] = await latency_phase(port, doors, sink, meter, args, "loaded database")
         log(f"audit queries, {args.queries} of each")
         results["audit"] = await audit_queries(db, loaded, datetime.now(UTC), args.queries, rng)
         results["export"] = await csv_export(db, min(10_000, args.events))
         log(f"    CSV export of {results['export']['rows']:,} rows: {results['export']['total_s']:.2f} s")
+        if data_dir := results.get("data_dir"):
+            results["data_mib_end"] = folder_mib(Path(data_dir))
     finally:
         await db.close()
 
@@ -502,6 +519,15 @@ def report(r: dict) -> str:
         f"{r['machine']['os']}, {r['machine']['date']}, load average at start {r['machine']['loadavg_before']:.2f}, "
         f"at end {r['loadavg_end']:.2f}",
         f"database: {r['database']}; counts after loading: {r['counts']}",
+        *(
+            [
+                f"embedded database's folder: {r['data_mib_loaded']['total']:.0f} MiB after loading "
+                f"(journal {r['data_mib_loaded']['journal']:.0f}), {r['data_mib_end']['total']:.0f} MiB at the end "
+                f"(journal {r['data_mib_end']['journal']:.0f})"
+            ]
+            if "data_mib_end" in r
+            else []
+        ),
         "load: "
         + ", ".join(
             f"{k} {v['n']:,} in {v['seconds']:.1f} s ({v['per_s']:,.0f}/s)"
@@ -590,6 +616,7 @@ def main() -> int:
             server = bench.start_server({**os.environ, **values}, port, workdir)
             settings = Settings(_env_file=None, **{k.lower(): v for k, v in values.items()})
             db_pid = db_server.process.pid if db_server and db_server.process else None
+            results["data_dir"] = str(workdir / "data") if db_server else None  # the embedded database's files
             asyncio.run(measure(args, port, settings, sink, db_pid, server.pid, results))
             results["rss"] = {"server": bench.rss_kib(server.pid), "database": bench.rss_kib(db_pid)}
         finally:

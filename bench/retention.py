@@ -42,17 +42,6 @@ START = datetime(2027, 1, 1, tzinfo=UTC)
 NONCE_LIFE = timedelta(seconds=660)  # as api.ledger keeps a request's nonce: 2 × skew + 60 s
 
 
-def files_mib(storage: Path) -> dict[str, float]:
-    """The folder by kind of file: documents, index entries, the operation log, the journal."""
-    kinds: dict[str, float] = {}
-    for path in storage.rglob("*"):
-        if path.is_file():
-            name = path.name
-            kind = next((k for k in ("documents", "index", "oplog", "natural", "WiredTigerLog") if k in name), "other")
-            kinds[kind] = kinds.get(kind, 0) + path.stat().st_blocks * 512 / 2**20
-    return {k: round(v, 1) for k, v in sorted(kinds.items())}
-
-
 class DeleteTimer(monitoring.CommandListener):
     """The longest delete command since the last reset: what one step of the sweep held."""
 
@@ -106,7 +95,7 @@ async def simulate(args, storage_uri: str, storage: Path) -> list[dict]:
                 "nonces": await db.nonces.estimated_document_count(),
                 "deleted": sum(swept.values()),
                 "disk_bytes": bench.folder_bytes(storage),
-                "files_mib": files_mib(storage),
+                "files_mib": bench.files_mib(storage),
                 "write_s": round(written, 2),
                 "sweep_s": round(sweep_s, 2),
                 "longest_delete_ms": round(timer.longest_ms, 1),

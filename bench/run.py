@@ -213,6 +213,23 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def files_mib(folder: Path) -> dict[str, float]:
+    """The database's folder by kind of file, MiB on disk: documents, index entries, the operation
+    log, the journal (WiredTigerLog), the rest."""
+    kinds: dict[str, float] = {}
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                name = path.name
+                kind = next(
+                    (k for k in ("documents", "index", "oplog", "natural", "WiredTigerLog") if k in name), "other"
+                )
+                kinds[kind] = kinds.get(kind, 0) + path.stat().st_blocks * 512 / 2**20
+        except OSError:  # a journal file removed while we look
+            continue
+    return {k: round(v, 1) for k, v in sorted(kinds.items())}
+
+
 def _status_kib(pid: int, name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(name + ":"):

@@ -464,19 +464,6 @@ async def latency_phase(port: int, doors, sink, meter, args, label: str) -> dict
     return {"single": single, "burst": burst, "codes": codes}
 
 
-def folder_mib(path: Path) -> dict:
-    """The folder's files in MiB: all of them, and the database's journal among them."""
-    total = journal = 0
-    for f in path.rglob("*"):
-        try:
-            size = f.stat().st_size if f.is_file() else 0
-        except FileNotFoundError:  # the database's temporary files come and go
-            continue
-        total += size
-        journal += size if f.name.startswith("WiredTigerLog.") else 0
-    return {"total": total / 2**20, "journal": journal / 2**20}
-
-
 async def measure(args, port: int, settings: Settings, sink, db_pid, server_pid, results: dict) -> None:
     meter = bench.CpuMeter({"server": server_pid, "db": db_pid, "bench": os.getpid()})
     # the loader's own commands may wait on the database digesting a bulk load (its checkpoint)
@@ -500,16 +487,23 @@ async def measure(args, port: int, settings: Settings, sink, db_pid, server_pid,
         results["count_s"] = time.perf_counter() - t0
         log(f"loaded: {results['counts']} (counted in {results['count_s']:.1f} s)")
         if data_dir := results.get("data_dir"):
-            results["data_mib_loaded"] = folder_mib(Path(data_dir))
+            results["data_mib_loaded"] = bench.files_mib(Path(data_dir))
         results["loaded"] = await latency_phase(port, doors, sink, meter, args, "loaded database")
         log(f"audit queries, {args.queries} of each")
         results["audit"] = await audit_queries(db, loaded, datetime.now(UTC), args.queries, rng)
         results["export"] = await csv_export(db, min(10_000, args.events))
         log(f"    CSV export of {results['export']['rows']:,} rows: {results['export']['total_s']:.2f} s")
         if data_dir := results.get("data_dir"):
-            results["data_mib_end"] = folder_mib(Path(data_dir))
+            results["data_mib_end"] = bench.files_mib(Path(data_dir))
     finally:
         await db.close()
+
+
+def folder_line(loaded: dict[str, float], end: dict[str, float]) -> str:
+    def mib(kinds: dict[str, float]) -> str:
+        return f"{sum(kinds.values()):.0f} MiB (journal {kinds.get('WiredTigerLog', 0):.0f})"
+
+    return f"embedded database's folder on disk: {mib(loaded)} after loading, {mib(end)} at the end"
 
 
 def report(r: dict) -> str:
@@ -519,15 +513,7 @@ def report(r: dict) -> str:
         f"{r['machine']['os']}, {r['machine']['date']}, load average at start {r['machine']['loadavg_before']:.2f}, "
         f"at end {r['loadavg_end']:.2f}",
         f"database: {r['database']}; counts after loading: {r['counts']}",
-        *(
-            [
-                f"embedded database's folder: {r['data_mib_loaded']['total']:.0f} MiB after loading "
-                f"(journal {r['data_mib_loaded']['journal']:.0f}), {r['data_mib_end']['total']:.0f} MiB at the end "
-                f"(journal {r['data_mib_end']['journal']:.0f})"
-            ]
-            if "data_mib_end" in r
-            else []
-        ),
+        *([folder_line(r["data_mib_loaded"], r["data_mib_end"])] if "data_mib_end" in r else []),
         "load: "
         + ", ".join(
             f"{k} {v['n']:,} in {v['seconds']:.1f} s ({v['per_s']:,.0f}/s)"
